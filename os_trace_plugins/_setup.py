@@ -1,0 +1,175 @@
+"""``setup()`` and ``shutdown()``: the only code that touches SDK globals.
+
+Called once at service start (after the config files are parsed)::
+
+    import os_trace_plugins
+    os_trace_plugins.setup(CONF, service="nova-compute", host=CONF.host)
+
+It builds the TracerProvider (or reuses a real one the host installed), the
+parent-based ratio sampler, the W3C propagators and a BatchSpanProcessor over
+the exporter named by ``connection_string``, then loads the hooks.  Bad
+configuration never takes a service down: it is logged in one line naming the
+option and what is accepted, and the service runs with tracing off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import uuid
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanProcessor
+
+from os_trace_plugins import _hooks, _switches, opts
+from os_trace_plugins._version import __version__
+from os_trace_plugins.export import exporters, propagation, sampler
+
+__all__ = ["setup", "shutdown", "is_enabled", "build_resource"]
+
+LOG = logging.getLogger("os_trace_plugins")
+
+_lock = threading.RLock()
+_state: dict[str, Any] = {}
+
+
+def build_resource(service: str, host: str) -> Resource:
+    """service.name, service.instance.id, host.name and friends."""
+    return Resource.create({
+        "service.name": service,
+        "service.instance.id": f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        "host.name": host,
+        "process.pid": os.getpid(),
+        "telemetry.distro.name": "os_trace_plugins",
+        "telemetry.distro.version": __version__,
+    })
+
+
+def _program_name() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name or "openstack-service"
+
+
+def _host_provider() -> TracerProvider | None:
+    """A real SDK provider the host installed before us, if any."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        return provider
+    return None
+
+
+def is_enabled() -> bool:
+    """Whether ``setup()`` turned tracing on in this process."""
+    return bool(_state.get("enabled"))
+
+
+def setup(conf: Any = None, service: str | None = None, host: str | None = None) -> bool:
+    """Turn tracing on from the ``[profiler]`` group; return whether it is on.
+
+    Idempotent: a second call returns the first call's answer.
+    """
+    with _lock:
+        if "enabled" in _state:
+            return bool(_state["enabled"])
+        try:
+            enabled = _setup(conf, service, host)
+        except Exception as exc:  # never take the service down
+            LOG.error("os_trace_plugins: tracing left off, setup failed: %s", exc,
+                      exc_info=exc)
+            _teardown()
+            enabled = False
+        _state["enabled"] = enabled
+        return enabled
+
+
+def _setup(conf: Any, service: str | None, host: str | None) -> bool:
+    if conf is None:
+        from oslo_config import cfg
+        conf = cfg.CONF
+    opts.register_opts(conf)
+    group = getattr(conf, opts.GROUP)
+    if not group.enabled:
+        LOG.debug("os_trace_plugins: [profiler] enabled = false, nothing installed")
+        return False
+    try:
+        exporters.check_connection_string(group.connection_string)
+        exporter = exporters.build_exporter(
+            group.connection_string, headers=dict(group.otlp_headers or {}),
+            timeout=group.export_timeout,
+            store_options={"max_age_hours": group.store_max_age_hours,
+                           "max_size_mb": group.store_max_size_mb})
+    except exporters.ConfigError as exc:
+        LOG.error("os_trace_plugins: tracing is off: %s", exc)
+        return False
+
+    _switches.bind(conf)
+    _state["conf"] = conf
+    service_name = group.service_name or service or _program_name()
+    host_name = host or socket.gethostname()
+    processor: SpanProcessor = BatchSpanProcessor(
+        exporter, max_queue_size=group.max_queue_size,
+        export_timeout_millis=int(group.export_timeout * 1000))
+    provider = _host_provider()
+    if provider is not None:
+        LOG.info("os_trace_plugins: reusing the TracerProvider the host installed; "
+                 "adding export to %s", group.connection_string)
+        _state["owns_provider"] = False
+    else:
+        provider = TracerProvider(resource=build_resource(service_name, host_name),
+                                  sampler=sampler.build_sampler())
+        trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is not provider:  # someone raced us
+            provider.shutdown()
+            provider = _host_provider()
+            if provider is None:
+                LOG.error("os_trace_plugins: tracing is off: another non-SDK "
+                          "TracerProvider is installed globally")
+                return False
+            _state["owns_provider"] = False
+        else:
+            _state["owns_provider"] = True
+    provider.add_span_processor(processor)
+    _state["provider"] = provider
+    _state["processor"] = processor
+    propagate.set_global_textmap(propagation.PROPAGATOR)
+    _hooks.load_hooks(conf, provider)
+    LOG.info("os_trace_plugins: tracing on for %s, exporting to %s",
+             service_name, group.connection_string)
+    return True
+
+
+def _teardown() -> None:
+    _hooks.unload_hooks()
+    _switches.unbind()
+    processor = _state.pop("processor", None)
+    provider = _state.pop("provider", None)
+    owns = _state.pop("owns_provider", False)
+    _state.pop("conf", None)
+    try:
+        if owns and provider is not None:
+            provider.shutdown()  # flushes every processor
+        elif processor is not None:
+            processor.shutdown()
+    except Exception as exc:  # pragma: no cover - exporter bugs
+        LOG.warning("os_trace_plugins: flushing spans at shutdown failed: %s", exc)
+
+
+def shutdown() -> None:
+    """Unload the hooks, flush pending spans and detach; idempotent.
+
+    The OpenTelemetry API lets a global provider be set only once per
+    process, so a provider we created stays installed (shut down, it drops
+    spans); a later ``setup()`` in the same process reuses nothing of it.
+    """
+    with _lock:
+        if "enabled" not in _state:
+            return
+        _teardown()
+        _switches.SWITCHES.reset()
+        _state.clear()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite from nothing: a virtualenv, the package with its test
+# extras, ruff, mypy, then every test layer (unit, functional, real services)
+# on SQLAlchemy 2.1, and the unit + functional layers again on SQLAlchemy 2.0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${OS_TRACE_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install -q -U pip setuptools wheel
+fi
+echo "== installing os_trace_plugins[test,bench,grpc]"
+"$VENV/bin/pip" install -q -e '.[test,bench,grpc]'
+echo "== ruff"
+"$VENV/bin/ruff" check os_trace_plugins tests bench
+echo "== mypy"
+"$VENV/bin/mypy" os_trace_plugins
+echo "== pytest (SQLAlchemy $("$VENV/bin/python" -c 'import sqlalchemy; print(sqlalchemy.__version__)'))"
+"$VENV/bin/pytest" -q "$@" tests
+SA20="$VENV/sa20"
+if [ ! -d "$SA20/sqlalchemy" ]; then
+    "$VENV/bin/pip" install -q --no-deps --target "$SA20" 'SQLAlchemy>=2.0,<2.1'
+fi
+echo "== pytest unit + functional (SQLAlchemy $(PYTHONPATH=$SA20 "$VENV/bin/python" -c 'import sqlalchemy; print(sqlalchemy.__version__)'))"
+PYTHONPATH="$SA20" "$VENV/bin/pytest" -q "$@" tests/unit tests/functional
