@@ -1,0 +1,44 @@
+"""``python -m bench [AREA ...] [--quick]``: run the side-by-side benchmarks.
+
+Every ``bench/bench_<area>.py`` module exposes ``main(quick: bool) -> str``
+returning markdown; the tables are printed and, with ``--write``, saved as
+``docs/bench/<area>.md`` (assembled into docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("areas", nargs="*", help="areas to run (default: all)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
+    parser.add_argument("--write", action="store_true",
+                        help="write docs/bench/<area>.md")
+    args = parser.parse_args(argv)
+    here = Path(__file__).resolve().parent
+    found = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
+                   if m.name.startswith("bench_"))
+    areas = args.areas or found
+    for area in areas:
+        if area not in found:
+            print(f"unknown area {area!r}; known: {', '.join(found)}", file=sys.stderr)
+            return 2
+        module = importlib.import_module(f"bench.bench_{area}")
+        text = module.main(quick=args.quick)
+        print(text)
+        if args.write:
+            out = here.parent / "docs" / "bench" / f"{area}.md"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cmd = f"python -m bench {area}" + (" --quick" if args.quick else "")
+            out.write_text(f"<!-- produced by: {cmd} -->\n{text}", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
