@@ -26,6 +26,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanProcessor
+from oslo_config import cfg
 
 from os_trace_plugins import _hooks, _switches, opts
 from os_trace_plugins._version import __version__
@@ -90,10 +91,15 @@ def setup(conf: Any = None, service: str | None = None, host: str | None = None)
 
 def _setup(conf: Any, service: str | None, host: str | None) -> bool:
     if conf is None:
-        from oslo_config import cfg
         conf = cfg.CONF
     opts.register_opts(conf)
     group = getattr(conf, opts.GROUP)
+    try:  # a value of the wrong type in the file: one clear line, no traceback
+        for opt in opts.list_opts()[0][1]:
+            getattr(group, opt.dest)
+    except (cfg.ConfigFileValueError, ValueError) as exc:
+        LOG.error("os_trace_plugins: tracing is off: bad [profiler] value: %s", exc)
+        return False
     if not group.enabled:
         LOG.debug("os_trace_plugins: [profiler] enabled = false, nothing installed")
         return False

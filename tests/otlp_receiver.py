@@ -1,0 +1,120 @@
+"""A real OTLP/HTTP receiver on loopback that decodes the protobuf.
+
+There is no Jaeger or Collector binary here, so export is tested against this:
+it accepts ``POST /v1/traces`` with ``application/x-protobuf`` bodies, decodes
+each ``ExportTraceServiceRequest`` with opentelemetry-proto and keeps the
+decoded spans with their resource attributes for assertions.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+__all__ = ["OTLPReceiver", "ReceivedSpan"]
+
+
+def _value(v: Any) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
+
+
+@dataclass
+class ReceivedSpan:
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    kind: int
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    scope: str
+    status_code: int
+    events: list[str] = field(default_factory=list)
+
+
+class OTLPReceiver:
+    """``with OTLPReceiver() as r: ... r.endpoint ... r.wait_for(n)``."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self.requests = 0
+        self.content_types: list[str] = []
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                if self.path != "/v1/traces":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                req = ExportTraceServiceRequest()
+                req.ParseFromString(body)
+                receiver._add(req, self.headers.get("Content-Type", ""))
+                out = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.endpoint = f"127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _add(self, req: ExportTraceServiceRequest, content_type: str) -> None:
+        found = []
+        for rs in req.resource_spans:
+            resource = {a.key: _value(a.value) for a in rs.resource.attributes}
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    found.append(ReceivedSpan(
+                        name=s.name, trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
+                        parent_span_id=s.parent_span_id.hex(), kind=s.kind,
+                        attributes={a.key: _value(a.value) for a in s.attributes},
+                        resource=resource, scope=ss.scope.name,
+                        status_code=s.status.code,
+                        events=[e.name for e in s.events]))
+        with self._cond:
+            self.requests += 1
+            self.content_types.append(content_type)
+            self.spans.extend(found)
+            self._cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedSpan]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.spans) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return list(self.spans)
+
+    def __enter__(self) -> OTLPReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()

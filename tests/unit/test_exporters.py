@@ -1,0 +1,80 @@
+"""connection_string parsing: every scheme, and clear errors for bad ones."""
+
+from __future__ import annotations
+
+import os
+import socket
+import unittest
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+from os_trace_plugins.export import exporters
+from os_trace_plugins.export.exporters import ConfigError, parse_connection_string
+
+
+class TestParse(unittest.TestCase):
+    def test_otlp_http(self) -> None:
+        t = parse_connection_string("otlp://collector:4318")
+        self.assertEqual((t.kind, t.endpoint), ("otlp-http", "http://collector:4318/v1/traces"))
+        t = parse_connection_string("otlp://collector")
+        self.assertEqual(t.port, 4318)
+        t = parse_connection_string("otlp+https://c.example:443/custom/path")
+        self.assertEqual(t.endpoint, "https://c.example:443/custom/path")
+        t = parse_connection_string("otlp://[::1]:4318")
+        self.assertEqual(t.endpoint, "http://[::1]:4318/v1/traces")
+
+    def test_jaeger_is_otlp_to_its_native_port(self) -> None:
+        t = parse_connection_string("jaeger://jaeger.local")
+        self.assertEqual((t.kind, t.endpoint), ("otlp-http", "http://jaeger.local:4318/v1/traces"))
+        with self.assertRaisesRegex(ConfigError, "legacy Jaeger"):
+            parse_connection_string("jaeger://jaeger.local:6831")
+
+    def test_grpc(self) -> None:
+        t = parse_connection_string("otlp+grpc://c:4317")
+        self.assertEqual((t.kind, t.endpoint), ("otlp-grpc", "c:4317"))
+
+    def test_sqlite_follows_sqlalchemy_convention(self) -> None:
+        self.assertEqual(parse_connection_string("sqlite:///rel/spans.db").endpoint,
+                         "rel/spans.db")
+        self.assertEqual(parse_connection_string("sqlite:////var/lib/x.db").endpoint,
+                         "/var/lib/x.db")
+        self.assertEqual(parse_connection_string("sqlite://").endpoint,
+                         exporters.default_store_path())
+
+    def test_default_store_under_state_dir(self) -> None:
+        old = os.environ.get("OS_TRACE_STATE_DIR")
+        os.environ["OS_TRACE_STATE_DIR"] = "/tmp/st"
+        try:
+            self.assertEqual(exporters.default_store_path(), "/tmp/st/spans.db")
+        finally:
+            if old is None:
+                del os.environ["OS_TRACE_STATE_DIR"]
+            else:
+                os.environ["OS_TRACE_STATE_DIR"] = old
+
+    def test_osprofiler_default_falls_back_to_the_store(self) -> None:
+        t = parse_connection_string("messaging://")
+        self.assertEqual(t.kind, "sqlite")
+
+    def test_errors_name_the_option_and_what_is_accepted(self) -> None:
+        for bad in ("", "   ", "foo://x", "nocolon", "otlp://", "otlp://h:notaport",
+                    "sqlite://host/x.db", "redis://127.0.0.1:6379"):
+            with self.assertRaises(ConfigError, msg=bad) as cm:
+                parse_connection_string(bad)
+            self.assertIn("[profiler] connection_string", str(cm.exception))
+            self.assertIn("accepted: otlp://HOST:PORT", str(cm.exception))
+
+    def test_build(self) -> None:
+        self.assertIsInstance(exporters.build_exporter("otlp://127.0.0.1:4318"),
+                              OTLPSpanExporter)
+        self.assertIsInstance(exporters.build_exporter("console://"), ConsoleSpanExporter)
+
+    def test_probe_reports_unreachable_collector(self) -> None:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        with self.assertRaisesRegex(ConfigError, "unreachable"):
+            exporters.check_connection_string(f"otlp://127.0.0.1:{port}")
+        exporters.check_connection_string(f"otlp://127.0.0.1:{port}", reach=False)
