@@ -37,7 +37,28 @@ def main(argv: list[str] | None = None) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             cmd = f"python -m bench {area}" + (" --quick" if args.quick else "")
             out.write_text(f"<!-- produced by: {cmd} -->\n{text}", encoding="utf-8")
+    if args.write:
+        assemble(here.parent / "docs")
     return 0
+
+
+HEADER = """# Benchmarks
+
+Produced by the project's own benchmark, `python -m bench [AREA ...] --write` (tox env
+`bench`), on the project's development machine: 2 cores, shared with other work, so every
+figure comes from interleaved rounds in one run, reported as the minimum per-operation time
+and as ratios to the uninstrumented baseline of the same run. Each section below names the
+command that produced it; rerun it on your hardware before quoting absolute numbers.
+
+"""
+
+
+def assemble(docs: Path) -> None:
+    """Rebuild docs/benchmarks.md from the per-area files in docs/bench/."""
+    parts = [HEADER]
+    for path in sorted((docs / "bench").glob("*.md")):
+        parts.append(f"## {path.stem}\n\n" + path.read_text(encoding="utf-8") + "\n")
+    (docs / "benchmarks.md").write_text("".join(parts), encoding="utf-8")
 
 
 if __name__ == "__main__":
