@@ -45,7 +45,7 @@ from os_trace_plugins.db.attributes import engine_info
 try:  # the private key saves a function call per statement; the API is the fallback
     from opentelemetry.baggage import _BAGGAGE_KEY  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on the API version
-    _BAGGAGE_KEY = None
+    _BAGGAGE_KEY = None  # type: ignore[assignment]
 
 __all__ = ["Listeners", "build_listeners", "SQL_BAGGAGE_KEY", "is_flagged"]
 
@@ -75,7 +75,8 @@ def _qualified(exc: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-def _parameters(span: Any, parameters: Any, executemany: bool) -> None:
+def _parameters(span: Any, parameters: Any, executemany: bool, context: Any) -> None:
+    """db.query.parameter.<key>: bound names where SQLAlchemy compiled them."""
     if executemany:
         if not parameters:
             return
@@ -83,7 +84,11 @@ def _parameters(span: Any, parameters: Any, executemany: bool) -> None:
     if isinstance(parameters, dict):
         items: Any = parameters.items()
     elif isinstance(parameters, (list, tuple)):
-        items = enumerate(parameters)
+        names = getattr(getattr(context, "compiled", None), "positiontup", None)
+        if names and len(names) == len(parameters):
+            items = zip(names, parameters)  # positional paramstyle of a named statement
+        else:
+            items = enumerate(parameters)
     else:
         return
     for key, value in items:
@@ -139,7 +144,7 @@ class Listeners:
                     if executemany:
                         span.set_attribute("db.operation.batch.size", len(parameters))
                     if switches.trace_sqlalchemy_parameters:
-                        _parameters(span, parameters, executemany)
+                        _parameters(span, parameters, executemany, context)
                 setattr(context, _SPAN, span)
                 conn.__dict__[_LAST] = context
                 open_spans[id(context)] = span

@@ -41,7 +41,7 @@ __all__ = ["SQLToggle", "TOGGLE", "set_sql_tracing", "reset"]
 
 LOG = logging.getLogger(__name__)
 
-_EVENTS = (  # removal order: stop new spans first, then the ones that end them
+_EVENTS: tuple[tuple[str, dict[str, Any]], ...] = (  # removal order: stop new spans first, then the ones that end them
     ("before_cursor_execute", {"retval": True}),
     ("after_cursor_execute", {}),
     ("handle_error", {}),

@@ -1,0 +1,39 @@
+"""Shared bits of the SQL tests: a base that also detaches the SQL listeners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from os_trace_plugins.db import toggle
+from tests.base import TestCase
+
+__all__ = ["SQLTestCase", "attached"]
+
+
+def attached() -> bool:
+    """Whether any of our listeners sits on the Engine class right now."""
+    listeners = toggle.TOGGLE.listeners
+    if listeners is None:
+        return False
+    return any(event.contains(Engine, name, getattr(listeners, name))
+               for name, _ in toggle._EVENTS)
+
+
+class SQLTestCase(TestCase):
+    """TestCase that installs the SQL toggle on the test provider and resets it."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.addCleanup(toggle.reset)
+
+    def install(self, **switches: Any) -> None:
+        self.bind(**switches)
+        toggle.TOGGLE.install(self.provider.get_tracer("os_trace_plugins.sqlalchemy"))
+
+    def sql_spans(self) -> list[ReadableSpan]:
+        return [s for s in self.spans()
+                if s.attributes and "db.system.name" in s.attributes]
