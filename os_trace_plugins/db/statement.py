@@ -23,7 +23,7 @@ CACHE_SIZE = 4096
 _FIRST_WORD = re.compile(r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*([A-Za-z]+)", re.S)
 _TABLE = r'((?:[`"\[]?[\w$]+[`"\]]?\.)?[`"\[]?[\w$]+[`"\]]?)'
 _COLLECTION = {
-    "SELECT": re.compile(r"\bFROM\s+" + _TABLE + r"(?P<rest>[^()]*)$", re.I | re.S),
+    "SELECT": re.compile(r"\bFROM\s+" + _TABLE + r"(?P<rest>.*)$", re.I | re.S),
     "DELETE": re.compile(r"\bFROM\s+" + _TABLE, re.I),
     "INSERT": re.compile(r"\bINTO\s+" + _TABLE, re.I),
     "REPLACE": re.compile(r"\bINTO\s+" + _TABLE, re.I),
@@ -33,7 +33,7 @@ _COLLECTION = {
     "ALTER": re.compile(r"\bTABLE\s+" + _TABLE, re.I),
     "TRUNCATE": re.compile(r"^\s*TRUNCATE\s+(?:TABLE\s+)?" + _TABLE, re.I),
 }
-_AMBIGUOUS = re.compile(r"\bJOIN\b|,", re.I)
+_AMBIGUOUS = re.compile(r"\bJOIN\b|,|\(", re.I)
 _QUOTES = '`"[]'
 
 # (operation, collection or None, span name, cut query text)
