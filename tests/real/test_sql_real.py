@@ -1,0 +1,96 @@
+"""SQL spans against real PostgreSQL and MariaDB (and an oslo.db enginefacade engine)."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from opentelemetry.trace import StatusCode
+
+from tests.services import MARIADB_URL, POSTGRES_URL, require_service
+from tests.sql_helpers import SQLTestCase
+
+
+class _RealDB(SQLTestCase):
+    __test__ = False  # a template: PostgreSQLTest and MariaDBTest run it
+    url = ""
+    service = ""
+    system = ""
+    port = 0
+
+    def setUp(self) -> None:
+        super().setUp()
+        require_service(self.service)
+        self.table = f"ostp_sql_{uuid.uuid4().hex[:10]}"
+        self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+        self.addCleanup(self.engine.dispose)
+        self.addCleanup(self._drop)
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE TABLE {self.table} (id INTEGER PRIMARY KEY, "
+                                 "name VARCHAR(40))")
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+
+    def _drop(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.table}")
+
+    def test_attributes_and_parent(self) -> None:
+        with self.tracer.start_as_current_span("request"):
+            with self.engine.begin() as conn:
+                conn.execute(sa.text(f"INSERT INTO {self.table} (id, name) VALUES (:i, :n)"),
+                             [{"i": 1, "n": "a"}, {"i": 2, "n": "b"}])
+                rows = conn.execute(sa.text(
+                    f"SELECT name FROM {self.table} WHERE id = :i"), {"i": 2}).all()
+        self.assertEqual(rows, [("b",)])
+        select = self.span(f"SELECT {self.table}")
+        self.assertChildOf(select, self.span("request"))
+        attrs = dict(select.attributes or {})
+        self.assertEqual(attrs["db.system.name"], self.system)
+        self.assertEqual(attrs["db.namespace"], "test")
+        self.assertEqual(attrs["server.address"], "127.0.0.1")
+        self.assertEqual(attrs["server.port"], self.port)
+        self.assertEqual(attrs["db.operation.name"], "SELECT")
+        self.assertEqual(attrs["db.collection.name"], self.table)
+        inserts = [s for s in self.sql_spans() if s.name == f"INSERT {self.table}"]
+        self.assertEqual(len(inserts), 1)
+
+    def test_rolled_back_transaction_after_error(self) -> None:
+        with self.assertRaises(sa.exc.IntegrityError):
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"INSERT INTO {self.table} (id, name) VALUES (1, 'a')")
+                conn.exec_driver_sql(f"INSERT INTO {self.table} (id, name) VALUES (1, 'b')")
+        with self.engine.connect() as conn:
+            count = conn.exec_driver_sql(f"SELECT count(*) FROM {self.table}").scalar()
+        self.assertEqual(count, 0)
+        failed = [s for s in self.sql_spans() if s.status.status_code == StatusCode.ERROR]
+        self.assertEqual(len(failed), 1)
+        self.assertIn(".", failed[0].attributes["error.type"])
+        self.assertEqual([e.name for e in failed[0].events], ["exception"])
+
+
+class PostgreSQLTest(_RealDB):
+    __test__ = True
+    url, service, system, port = POSTGRES_URL, "postgresql", "postgresql", 5432
+
+    def test_oslo_db_enginefacade_engine(self) -> None:
+        from oslo_db import exception as db_exc
+        from oslo_db.sqlalchemy import enginefacade
+
+        facade = enginefacade.transaction_context()
+        facade.configure(connection=self.url)
+        engine = facade.writer.get_engine()  # built by oslo.db, no code of ours
+        self.addCleanup(engine.dispose)
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT id FROM {self.table}").all()
+            with self.assertRaises(db_exc.DBError):
+                conn.exec_driver_sql("SELECT * FROM ostp_no_such_table")
+        names = [s.name for s in self.sql_spans()]
+        self.assertIn(f"SELECT {self.table}", names)
+        failed = self.span("SELECT ostp_no_such_table")
+        self.assertEqual(failed.status.status_code, StatusCode.ERROR)
+        self.assertEqual(failed.attributes["error.type"], "psycopg2.errors.UndefinedTable")
+
+
+class MariaDBTest(_RealDB):
+    __test__ = True
+    url, service, system, port = MARIADB_URL, "mariadb", "mariadb", 3306
