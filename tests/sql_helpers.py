@@ -6,7 +6,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 
 from os_trace_plugins.db import toggle
 from tests.base import TestCase
@@ -15,12 +15,19 @@ __all__ = ["SQLTestCase", "attached"]
 
 
 def attached() -> bool:
-    """Whether any of our listeners sits on the Engine class right now."""
+    """Whether SQLAlchemy dispatches to our listeners right now.
+
+    Off means SQLAlchemy's own class-level gate is closed (plain engines call
+    no listener at all) and nothing else of ours is registered... or, once
+    uninstalled, that our functions are gone from the Engine class.
+    """
     listeners = toggle.TOGGLE.listeners
     if listeners is None:
         return False
-    return any(event.contains(Engine, name, getattr(listeners, name))
-               for name, _ in toggle._EVENTS)
+    registered = all(event.contains(Engine, name, getattr(listeners, name))
+                     for name, _ in toggle._EVENTS)
+    gate = bool(Engine._has_events) and bool(Dialect._has_events)
+    return registered and gate and toggle.TOGGLE.attached
 
 
 class SQLTestCase(TestCase):

@@ -86,7 +86,7 @@ def _parameters(span: Any, parameters: Any, executemany: bool, context: Any) -> 
     elif isinstance(parameters, (list, tuple)):
         names = getattr(getattr(context, "compiled", None), "positiontup", None)
         if names and len(names) == len(parameters):
-            items = zip(names, parameters)  # positional paramstyle of a named statement
+            items = zip(names, parameters, strict=True)  # positional style, named statement
         else:
             items = enumerate(parameters)
     else:
@@ -104,6 +104,8 @@ class Listeners:
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
+        #: set by the toggle while SQLAlchemy's gate is open
+        self.active = False
         #: id(ExecutionContext) -> span, for statements still running
         self.open: dict[int, Any] = {}
         self.before_cursor_execute = self._build_before()
@@ -120,6 +122,7 @@ class Listeners:
         open_spans = self.open
         client = SpanKind.CLIENT
         abandon = self._abandon
+        me = self
 
         def before_cursor_execute(conn: Any, cursor: Any, statement: str,
                                   parameters: Any, context: Any,
@@ -148,6 +151,8 @@ class Listeners:
                 setattr(context, _SPAN, span)
                 conn.__dict__[_LAST] = context
                 open_spans[id(context)] = span
+                if not me.active:  # switched off meanwhile: end_all may have run
+                    abandon(context, "tracing switched off")
             except Exception as exc:
                 _safety.report_failure("SQL before_cursor_execute", exc)
             return statement, parameters

@@ -137,18 +137,16 @@ class ListenerTest(SQLTestCase):
             def end(self) -> None:
                 raise ValueError("bug in end")
 
-        with mock.patch.object(toggle.TOGGLE.listeners, "tracer"), \
-                mock.patch.object(listeners, "_parameters", side_effect=KeyError("p")):
-            broken = listeners.Listeners(mock.Mock(start_span=lambda *a, **k: Exploding()))
-            toggle.TOGGLE._detach()
-            toggle.TOGGLE.listeners = broken
-            toggle.TOGGLE._attach()
-            self.bind(trace_sqlalchemy_parameters=True)
+        exploding_tracer = mock.Mock(start_span=lambda *a, **k: Exploding())
+        toggle.TOGGLE.install(exploding_tracer)  # re-registers with the broken tracer
+        self.bind(trace_sqlalchemy_parameters=True)
+        with mock.patch.object(listeners, "_parameters", side_effect=KeyError("p")):
             with self.engine.begin() as conn:
                 got = conn.execute(sa.text("SELECT name FROM item WHERE name = :n"),
                                    {"n": "z"}).all()
-                with self.assertRaises(sa.exc.OperationalError):
+                with self.assertRaises(sa.exc.OperationalError) as caught:
                     conn.exec_driver_sql("SELECT * FROM missing_table")
+        self.assertIn("missing_table", str(caught.exception))
         self.assertEqual(got, [("z",)])
 
     def test_span_left_open_by_a_skipped_handle_error_is_ended(self) -> None:

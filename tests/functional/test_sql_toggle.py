@@ -133,3 +133,40 @@ class SetupLoadsHookTest(SQLTestCase):
         os_trace_plugins.shutdown()
         _hooks.unload_hooks()
         self.assertFalse(attached())
+
+
+class ConcurrentToggleTest(SQLTestCase):
+    def test_switching_under_load_never_breaks_a_query_nor_leaks_a_span(self) -> None:
+        import sys
+        import threading
+
+        self.install(trace_sqlalchemy=False, sql_trace_on_request=False)
+        engines = [sa.create_engine("sqlite://") for _ in range(3)]
+        failures: list[BaseException] = []
+        done = threading.Event()
+
+        def work(engine: sa.Engine) -> None:
+            with engine.connect() as conn:
+                while not done.is_set():
+                    try:
+                        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+                    except BaseException as exc:  # any failure is the test's point
+                        failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(e,), daemon=True) for e in engines]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # provoke thread switches mid-dispatch
+        try:
+            for t in threads:
+                t.start()
+            for i in range(150):
+                set_sql_tracing(i % 2 == 0)
+                done.wait(0.002)
+        finally:
+            done.set()
+            for t in threads:
+                t.join(10)
+            sys.setswitchinterval(interval)
+        self.assertEqual(failures, [])
+        self.assertEqual(toggle.TOGGLE.listeners.open, {})
+        self.assertTrue(self.sql_spans())
