@@ -24,9 +24,11 @@ no statement can fail because of it.  The gate is never closed while someone
 else has class-level Engine or Dialect listeners (they would be silenced):
 ours then stay reachable and return after the same check.
 
-The gate is open while SQL spans can be wanted: ``trace_sqlalchemy`` on, or
-``sql_trace_on_request`` permitting per-request tracing (the baggage check
-runs inside the listener).  The switches are followed through
+The gate is open while SQL spans are wanted: ``trace_sqlalchemy`` on, or
+``sql_trace_on_request`` permitting per-request tracing *and* a request
+flagged with the baggage ``os_trace.sql=1`` being active in the process
+(:mod:`.watch` notices those; the listener then checks the baggage of each
+statement's context).  The switches are followed through
 :data:`~os_trace_plugins._switches.SWITCHES` (``conf.mutate_config_files()``,
 SIGHUP, or :func:`set_sql_tracing` from code).  When it closes, spans of
 statements still running are ended (marked ``os_trace.sql.cut_short``) so
@@ -47,6 +49,7 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.db import attributes
 from os_trace_plugins.db.listeners import Listeners
+from os_trace_plugins.db.watch import WATCH
 
 __all__ = ["SQLToggle", "TOGGLE", "set_sql_tracing", "reset"]
 
@@ -88,6 +91,7 @@ class SQLToggle:
                 SWITCHES.subscribe("sql_max_statement_length",
                                    attributes.clear_statement_caches)
                 self._subscribed = True
+            self._sync_watch()
             self.apply()
 
     def uninstall(self) -> None:
@@ -99,13 +103,21 @@ class SQLToggle:
                 SWITCHES.unsubscribe("sql_max_statement_length",
                                      attributes.clear_statement_caches)
                 self._subscribed = False
+            WATCH.stop()
             self._detach()
             self._unregister()
             self.listeners = None
 
     @staticmethod
     def wanted() -> bool:
-        return bool(SWITCHES.trace_sqlalchemy or SWITCHES.sql_trace_on_request)
+        return bool(SWITCHES.trace_sqlalchemy or (
+            SWITCHES.sql_trace_on_request and WATCH.any_active))
+
+    def _sync_watch(self) -> None:
+        if SWITCHES.sql_trace_on_request:
+            WATCH.start(self.apply)
+        else:
+            WATCH.stop()
 
     def apply(self) -> None:
         """Attach or detach to match the current switches."""
@@ -119,7 +131,11 @@ class SQLToggle:
                 self._detach()
 
     def _on_switch(self, old: Any, new: Any) -> None:
-        self.apply()
+        with self._lock:
+            if self.listeners is None:
+                return
+            self._sync_watch()
+            self.apply()
         LOG.info("os_trace_plugins: SQL listeners %s (trace_sqlalchemy=%s, "
                  "sql_trace_on_request=%s)", "active" if self.attached else "inactive",
                  SWITCHES.trace_sqlalchemy, SWITCHES.sql_trace_on_request)

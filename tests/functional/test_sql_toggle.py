@@ -6,6 +6,7 @@ from typing import Any
 
 import osprofiler.opts
 import sqlalchemy as sa
+from opentelemetry import context as otel_context
 from oslo_config import cfg
 
 import os_trace_plugins
@@ -72,9 +73,23 @@ class ConfigFileToggleTest(SQLTestCase):
         self.assertFalse(attached())
         write_config(path, {"trace_sqlalchemy": False, "sql_trace_on_request": True})
         self.conf.mutate_config_files()
-        self.assertTrue(attached())
+        self.assertFalse(attached(), "no flagged request active: the gate stays shut")
         self._query("unflagged")
-        self.assertEqual(self.sql_spans(), [])
+        token = self.with_baggage("os_trace.sql", "1")
+        try:
+            self.assertTrue(attached(), "a flagged request is active")
+            self._query("flagged")
+        finally:
+            otel_context.detach(token)
+        self.assertFalse(attached(), "the last flagged request ended")
+        self.assertEqual(self._texts(), ["SELECT 'flagged'"])
+        write_config(path, {"trace_sqlalchemy": False, "sql_trace_on_request": False})
+        self.conf.mutate_config_files()
+        token = self.with_baggage("os_trace.sql", "1")
+        try:
+            self.assertFalse(attached(), "flag ignored when not permitted")
+        finally:
+            otel_context.detach(token)
 
 
 class CodeToggleTest(SQLTestCase):
