@@ -22,12 +22,13 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.db import statement as _statement
 
 __all__ = ["EngineInfo", "engine_info", "clear_statement_caches", "system_name",
-           "STATEMENTS_PER_ENGINE"]
+           "STATEMENTS_PER_ENGINE", "SLOT"]
 
 #: distinct statements whose attribute dicts one engine keeps
 STATEMENTS_PER_ENGINE = 2048
 
-_SLOT = "_os_trace_db_info"
+#: the attribute of the Engine object that holds its EngineInfo
+SLOT = "_os_trace_db_info"
 
 _SYSTEMS = {
     "postgresql": "postgresql",
@@ -101,13 +102,13 @@ class EngineInfo:
 
 def engine_info(engine: Any) -> EngineInfo:
     """The cached :class:`EngineInfo` of ``engine`` (built on first use)."""
-    info: EngineInfo | None = getattr(engine, _SLOT, None)
+    info: EngineInfo | None = getattr(engine, SLOT, None)
     if info is not None:
         return info
     info = EngineInfo(engine)
     if info.final:
         try:
-            setattr(engine, _SLOT, info)
+            setattr(engine, SLOT, info)
             _all_infos.add(info)
         except (AttributeError, TypeError):  # an engine we cannot annotate
             pass

@@ -40,6 +40,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.db.attributes import SLOT as _INFO
 from os_trace_plugins.db.attributes import engine_info
 
 try:  # the private key saves a function call per statement; the API is the fallback
@@ -141,7 +142,14 @@ class Listeners:
                 if (last is not None and last is not context
                         and getattr(last, _SPAN, None) is not None):
                     abandon(last)
-                name, attrs = engine_info(conn.engine).entry(statement)
+                engine = conn.engine
+                info = getattr(engine, _INFO, None)
+                if info is None:
+                    info = engine_info(engine)
+                entry = info.entries.get(statement)
+                if entry is None:
+                    entry = info.entry(statement)
+                name, attrs = entry
                 span = start_span(name, ctx, client, attrs)
                 if span.is_recording():
                     if executemany:
