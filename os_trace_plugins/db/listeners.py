@@ -43,10 +43,14 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.db.attributes import SLOT as _INFO
 from os_trace_plugins.db.attributes import engine_info
 
-try:  # the private key saves a function call per statement; the API is the fallback
+try:  # the private keys save a function call per statement; the API is the fallback
     from opentelemetry.baggage import _BAGGAGE_KEY  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - depends on the API version
     _BAGGAGE_KEY = None  # type: ignore[assignment]
+try:
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover - depends on the API version
+    _SPAN_KEY = None  # type: ignore[assignment]
 
 __all__ = ["Listeners", "build_listeners", "SQL_BAGGAGE_KEY", "is_flagged"]
 
@@ -118,6 +122,7 @@ class Listeners:
     def _build_before(self) -> Callable[..., tuple[Any, Any]]:
         get_current = otel_context.get_current
         get_span = trace.get_current_span
+        span_key = _SPAN_KEY
         start_span = self.tracer.start_span
         switches = SWITCHES
         open_spans = self.open
@@ -133,9 +138,11 @@ class Listeners:
                 if not switches.trace_sqlalchemy and not (
                         switches.sql_trace_on_request and is_flagged(ctx)):
                     return statement, parameters
-                parent = get_span(ctx).get_span_context()
-                if parent.is_valid and not parent.trace_flags.sampled:
-                    return statement, parameters
+                parent: Any = ctx.get(span_key) if span_key is not None else get_span(ctx)
+                if parent is not None:
+                    parent_ctx = parent.get_span_context()
+                    if not parent_ctx.trace_flags & 1 and parent_ctx.is_valid:
+                        return statement, parameters  # inside an unsampled trace
                 if context is None:
                     return statement, parameters
                 last = getattr(conn, _LAST, None)
@@ -151,7 +158,8 @@ class Listeners:
                     entry = info.entry(statement)
                 name, attrs = entry
                 span = start_span(name, ctx, client, attrs)
-                if span.is_recording():
+                if (executemany or switches.trace_sqlalchemy_parameters) \
+                        and span.is_recording():
                     if executemany:
                         span.set_attribute("db.operation.batch.size", len(parameters))
                     if switches.trace_sqlalchemy_parameters:
