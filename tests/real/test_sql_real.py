@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from opentelemetry.trace import StatusCode
 
+from os_trace_plugins.db import toggle
 from tests.services import MARIADB_URL, POSTGRES_URL, require_service
 from tests.sql_helpers import SQLTestCase
 
@@ -76,19 +79,54 @@ class PostgreSQLTest(_RealDB):
         from oslo_db import exception as db_exc
         from oslo_db.sqlalchemy import enginefacade
 
+        self.bind(trace_sqlalchemy=False)
         facade = enginefacade.transaction_context()
         facade.configure(connection=self.url)
-        engine = facade.writer.get_engine()  # built by oslo.db, no code of ours
+        engine = facade.writer.get_engine()  # built by oslo.db while SQL tracing is off
         self.addCleanup(engine.dispose)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 'before the switch'").all()
+        self.bind(trace_sqlalchemy=True)  # the mutable switch flips (SIGHUP path)
         with engine.connect() as conn:
             conn.exec_driver_sql(f"SELECT id FROM {self.table}").all()
             with self.assertRaises(db_exc.DBError):
                 conn.exec_driver_sql("SELECT * FROM ostp_no_such_table")
         names = [s.name for s in self.sql_spans()]
         self.assertIn(f"SELECT {self.table}", names)
+        self.assertNotIn("before the switch", str([s.attributes for s in self.sql_spans()]))
         failed = self.span("SELECT ostp_no_such_table")
         self.assertEqual(failed.status.status_code, StatusCode.ERROR)
         self.assertEqual(failed.attributes["error.type"], "psycopg2.errors.UndefinedTable")
+
+
+    def test_async_engine_asyncpg(self) -> None:
+        try:
+            import asyncpg  # noqa: F401
+        except ImportError:
+            self.skipTest("asyncpg not installed")
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(self.url.replace("+psycopg2", "+asyncpg"))
+
+        async def work() -> list[Any]:
+            with self.tracer.start_as_current_span("task"):
+                async with engine.connect() as conn:
+                    rows = (await conn.exec_driver_sql(
+                        f"SELECT count(*) FROM {self.table}")).all()
+                    with self.assertRaises(sa.exc.ProgrammingError):
+                        await conn.exec_driver_sql("SELECT * FROM ostp_no_such_table")
+            await engine.dispose()
+            return list(rows)
+
+        before = len(self.sql_spans())
+        self.assertEqual(asyncio.run(work()), [(0,)])
+        spans = self.sql_spans()[before:]
+        ours = [s for s in spans if s.parent is not None
+                and s.parent.span_id == self.span("task").context.span_id]
+        self.assertEqual([s.name for s in ours],
+                         [f"SELECT {self.table}", "SELECT ostp_no_such_table"])
+        self.assertEqual(ours[-1].status.status_code, StatusCode.ERROR)
+        self.assertEqual(toggle.TOGGLE.listeners.open, {})
 
 
 class MariaDBTest(_RealDB):
