@@ -85,6 +85,10 @@ class SQLToggle:
             self._detach()
             self._unregister()
             self.listeners = Listeners(tracer)
+            # registered now, at install (a configuration step, as SQLAlchemy
+            # requires); the switches only ever flip the gate afterwards
+            self._register()
+            self._close_gate()
             if not self._subscribed:
                 SWITCHES.subscribe("trace_sqlalchemy", self._on_switch)
                 SWITCHES.subscribe("sql_trace_on_request", self._on_switch)
