@@ -37,6 +37,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy.engine.interfaces import ExecuteStyle
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
@@ -52,13 +53,19 @@ try:
 except ImportError:  # pragma: no cover - depends on the API version
     _SPAN_KEY = None  # type: ignore[assignment]
 
-__all__ = ["Listeners", "build_listeners", "SQL_BAGGAGE_KEY", "is_flagged"]
+__all__ = ["Listeners", "build_listeners", "SQL_BAGGAGE_KEY", "is_flagged",
+           "MAX_PARAMETERS"]
 
 LOG = logging.getLogger(__name__)
+
+#: parameters recorded per statement at most (a batch flattened by
+#: insertmanyvalues can carry thousands)
+MAX_PARAMETERS = 64
 
 #: the baggage entry the WSGI edge sets for a signed request that asked for SQL
 SQL_BAGGAGE_KEY = "os_trace.sql"
 
+_INSERTMANYVALUES = ExecuteStyle.INSERTMANYVALUES
 _SPAN = "_os_trace_span"        # on the ExecutionContext: the open span
 _LAST = "_os_trace_last_ctx"    # on the Connection: the context of its last span
 
@@ -82,7 +89,7 @@ def _qualified(exc: BaseException) -> str:
 
 def _parameters(span: Any, parameters: Any, executemany: bool, context: Any) -> None:
     """db.query.parameter.<key>: bound names where SQLAlchemy compiled them."""
-    if executemany:
+    if executemany and getattr(context, "execute_style", None) is not _INSERTMANYVALUES:
         if not parameters:
             return
         parameters = parameters[0]  # the first row stands for the batch
@@ -96,12 +103,23 @@ def _parameters(span: Any, parameters: Any, executemany: bool, context: Any) -> 
             items = enumerate(parameters)
     else:
         return
-    for key, value in items:
+    for count, (key, value) in enumerate(items):
+        if count >= MAX_PARAMETERS:
+            break
         if not isinstance(value, (str, bool, int, float)):
             value = repr(value)
         if isinstance(value, str) and len(value) > 256:
             value = value[:256]
         span.set_attribute(f"db.query.parameter.{key}", value)
+
+
+def _batch_size(parameters: Any, context: Any) -> int:
+    """Rows in this cursor call (insertmanyvalues flattens a batch into one row)."""
+    if getattr(context, "execute_style", None) is _INSERTMANYVALUES:
+        rows = context.compiled_parameters
+        per_row = len(rows[0]) if rows and rows[0] else 0
+        return max(1, len(parameters) // per_row) if per_row else len(rows)
+    return len(parameters)
 
 
 class Listeners:
@@ -161,14 +179,15 @@ class Listeners:
                 if (executemany or switches.trace_sqlalchemy_parameters) \
                         and span.is_recording():
                     if executemany:
-                        span.set_attribute("db.operation.batch.size", len(parameters))
+                        span.set_attribute("db.operation.batch.size",
+                                           _batch_size(parameters, context))
                     if switches.trace_sqlalchemy_parameters:
                         _parameters(span, parameters, executemany, context)
                 setattr(context, _SPAN, span)
                 conn.__dict__[_LAST] = context
                 open_spans[id(context)] = span
                 if not me.active:  # switched off meanwhile: end_all may have run
-                    abandon(context, "tracing switched off")
+                    abandon(context, error=False)
             except Exception as exc:
                 _safety.report_failure("SQL before_cursor_execute", exc)
             return statement, parameters
@@ -231,8 +250,9 @@ class Listeners:
         return rollback
 
     # -- the safety net ----------------------------------------------------
-    def _abandon(self, context: Any, reason: str = "abandoned") -> None:
-        """End the span of ``context`` if its statement never reported back."""
+    def _abandon(self, context: Any, error: bool = True) -> None:
+        """End the span of ``context``: its statement never reported back
+        (``error``), or tracing was switched off while it ran."""
         span = getattr(context, _SPAN, None)
         if span is None:
             return
@@ -240,9 +260,12 @@ class Listeners:
         if self.open.pop(id(context), None) is None:
             return
         if span.is_recording():
-            span.set_attribute("error.type", reason)
-            span.set_status(Status(StatusCode.ERROR, f"statement {reason}: its "
-                                   "outcome was not reported"))
+            if error:
+                span.set_attribute("error.type", "abandoned")
+                span.set_status(Status(StatusCode.ERROR, "statement abandoned: its "
+                                       "outcome was not reported"))
+            else:
+                span.set_attribute("os_trace.sql.cut_short", "tracing switched off")
         span.end()
 
     def end_all(self, reason: str) -> int:

@@ -57,6 +57,17 @@ class _RealDB(SQLTestCase):
         inserts = [s for s in self.sql_spans() if s.name == f"INSERT {self.table}"]
         self.assertEqual(len(inserts), 1)
 
+    def test_core_insert_of_many_rows_is_one_span_per_batch(self) -> None:
+        self.bind(trace_sqlalchemy_parameters=True)
+        table = sa.Table(self.table, sa.MetaData(), sa.Column("id", sa.Integer),
+                         sa.Column("name", sa.String(40)))
+        with self.engine.begin() as conn:  # PostgreSQL: insertmanyvalues, one statement
+            conn.execute(table.insert(), [{"id": i, "name": f"n{i}"} for i in range(1, 6)])
+        (span,) = [s for s in self.sql_spans() if s.name == f"INSERT {self.table}"]
+        self.assertEqual(span.attributes["db.operation.batch.size"], 5)
+        params = [k for k in span.attributes if k.startswith("db.query.parameter.")]
+        self.assertTrue(params)
+
     def test_rolled_back_transaction_after_error(self) -> None:
         with self.assertRaises(sa.exc.IntegrityError):
             with self.engine.begin() as conn:
