@@ -253,6 +253,46 @@ def _verdict(r: dict[str, Result]) -> list[str]:
     ]
 
 
+def _run_watch(inner: int, rounds: int) -> str:
+    """What the flagged-request watch adds to every context attach + detach."""
+    plain_ctx = baggage.set_baggage("other", "x")
+    flagged_ctx = baggage.set_baggage("os_trace.sql", "1")
+    provider = _provider()
+
+    def pair(ctx: Any) -> Callable[[], None]:
+        def run() -> None:
+            otel_context.detach(otel_context.attach(ctx))
+        return run
+
+    def watching(on: bool) -> Callable[[], None]:
+        def apply() -> None:
+            if not toggle.TOGGLE.installed:
+                toggle.TOGGLE.install(provider.get_tracer("os_trace_plugins.sqlalchemy"))
+            SWITCHES.set("trace_sqlalchemy", False)
+            SWITCHES.set("sql_trace_on_request", on)
+            toggle.TOGGLE.apply()
+        return apply
+
+    cases = {"attach + detach, not watched": pair(plain_ctx),
+             "attach + detach, watched, unflagged": pair(plain_ctx),
+             "attach + detach, watched, flagged (gate opens and shuts)": pair(flagged_ctx)}
+    setup = {"attach + detach, not watched": watching(False),
+             "attach + detach, watched, unflagged": watching(True),
+             "attach + detach, watched, flagged (gate opens and shuts)": watching(True)}
+    try:
+        results = interleave(cases, inner=inner, rounds=rounds, setup=setup,
+                             timer=time.process_time)
+    finally:
+        toggle.TOGGLE.uninstall()
+        SWITCHES.set("sql_trace_on_request", True)
+        provider.shutdown()
+    return table("Context attach + detach with the per-request watch", results,
+                 "attach + detach, not watched",
+                 notes=["paid once per attach (a request, a current span), not per "
+                        "statement; the flagged row includes opening and shutting "
+                        "SQLAlchemy's gate, as at the start and end of a flagged request"])
+
+
 def main(quick: bool = False) -> str:
     rounds = 5 if quick else 25
     head = [
@@ -271,6 +311,7 @@ def main(quick: bool = False) -> str:
     ]
     out = "\n".join(head) + "\n"
     out += _run_db("SQLite in memory", "sqlite://", 1000 if quick else 2000, rounds)
+    out += "\n" + _run_watch(2000 if quick else 10000, rounds)
     try:
         probe = sa.create_engine(PG_URL)
         with probe.connect():

@@ -34,7 +34,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from os_trace_plugins import _safety
-from os_trace_plugins.db.listeners import is_flagged
+from os_trace_plugins.db.listeners import _BAGGAGE_KEY, SQL_BAGGAGE_KEY, is_flagged
 
 __all__ = ["FlaggedRequestWatch", "WATCH"]
 
@@ -51,13 +51,15 @@ class _WatchingRuntimeContext:
 
     def attach(self, context: Any) -> Any:
         token = self._attach(context)
-        watch = self._watch
-        if watch.enabled:
-            try:
-                if is_flagged(context):
-                    watch.started(token)
-            except Exception as exc:
-                _safety.report_failure("watching context attach", exc)
+        try:
+            entries = context.get(_BAGGAGE_KEY) if _BAGGAGE_KEY is not None else None
+            if entries is not None and entries.get(SQL_BAGGAGE_KEY) == "1" \
+                    and self._watch.enabled:
+                self._watch.started(token)
+            elif _BAGGAGE_KEY is None and self._watch.enabled and is_flagged(context):
+                self._watch.started(token)  # pragma: no cover - other API versions
+        except Exception as exc:
+            _safety.report_failure("watching context attach", exc)
         return token
 
     def detach(self, token: Any) -> None:
