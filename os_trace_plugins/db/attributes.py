@@ -105,7 +105,11 @@ def engine_info(engine: Any) -> EngineInfo:
     info: EngineInfo | None = getattr(engine, SLOT, None)
     if info is not None:
         return info
-    info = EngineInfo(engine)
+    proxied = getattr(engine, "_proxied", None)  # engine.execution_options(...)
+    if proxied is not None and proxied is not engine:
+        info = engine_info(proxied)  # share the parent's info and statement cache
+    else:
+        info = EngineInfo(engine)
     if info.final:
         try:
             setattr(engine, SLOT, info)

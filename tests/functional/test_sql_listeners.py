@@ -53,6 +53,23 @@ class ListenerTest(SQLTestCase):
             "db.query.text": "SELECT name FROM item WHERE id = 1"})
         self.assertNotIn("db.query.parameter.n", insert.attributes or {})
 
+    def test_orm_session(self) -> None:
+        from sqlalchemy import orm
+
+        Base: Any = orm.declarative_base()
+
+        class Item(Base):
+            __tablename__ = "item"
+            id = sa.Column(sa.Integer, primary_key=True)
+            name = sa.Column(sa.Text)
+
+        with orm.Session(self.engine) as session:
+            session.add(Item(name="orm"))
+            session.commit()
+            self.assertEqual(session.scalars(sa.select(Item.name)).all(), ["orm"])
+        names = [s.name for s in self.sql_spans()]
+        self.assertEqual(names, ["INSERT item", "SELECT item"])
+
     def test_executemany_is_one_span_with_batch_size(self) -> None:
         with self.engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO item (name) VALUES (?)",

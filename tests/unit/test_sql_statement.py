@@ -70,6 +70,12 @@ class SystemNameTest(unittest.TestCase):
         self.assertIs(info.entry("SELECT * FROM t")[1], attrs)
         self.assertEqual(name, "SELECT t")
 
+    def test_option_engine_shares_its_parent_info(self) -> None:
+        engine = sa.create_engine("sqlite:///some.db")
+        option = engine.execution_options(isolation_level="SERIALIZABLE")
+        self.assertIs(attributes.engine_info(option), attributes.engine_info(engine))
+        self.assertEqual(attributes.engine_info(option).base["db.namespace"], "some.db")
+
     def test_unconnected_mysql_not_cached(self) -> None:
         engine = sa.create_engine("mysql+pymysql://root@127.0.0.1/test")
         info = attributes.engine_info(engine)
