@@ -121,6 +121,15 @@ _driver_opts: list[cfg.Opt] = [
         "trace_driver_arguments", default=False, mutable=True,
         help="Record driver call arguments and results (secret-looking names "
              "are masked even then)."),
+    cfg.IntOpt(
+        "driver_argument_max_length", default=256, min=16, mutable=True,
+        help="Each recorded driver argument or result is cut to this many "
+             "characters."),
+    cfg.BoolOpt(
+        "trace_decorated", default=True, mutable=True,
+        help="Trace functions and classes decorated with "
+             "os_trace_plugins.drivers.trace / trace_cls (DB API layer, "
+             "managers). Off: the decorated functions pass straight through."),
 ]
 
 # --- wsgi: API edge and outgoing HTTP ---------------------------------------

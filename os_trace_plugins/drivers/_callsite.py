@@ -1,0 +1,316 @@
+"""One traced call site: the span around a sync, generator or async call.
+
+Shared by :func:`~os_trace_plugins.drivers.trace_driver` and the
+``trace``/``trace_cls`` decorators.  The host's call is always made outside
+our guard, so its exceptions propagate as the same object with the same
+traceback; everything we do around it (starting the span, rendering
+arguments, recording the error) runs under :mod:`os_trace_plugins._safety`.
+
+Cost: the span is started with a prebuilt attribute dict (the SDK copies it
+only when sampled), the context is attached with ``context.attach`` rather
+than the slower ``start_as_current_span`` context manager, and arguments are
+rendered only when revealed *and* the span records.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from os_trace_plugins import _safety
+from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.drivers import masking
+
+__all__ = ["CallSite", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR", "ASYNC",
+           "ASYNC_GENERATOR", "mode_of"]
+
+LOG = logging.getLogger(__name__)
+
+ARG_PREFIX = "openstack.arg."
+RESULT_ATTR = "openstack.result"
+
+SYNC, GENERATOR, ASYNC, ASYNC_GENERATOR = "sync", "generator", "async", "async_generator"
+
+_attach = otel_context.attach
+_detach = otel_context.detach
+_set_span = trace.set_span_in_context
+
+
+def mode_of(fn: Callable[..., Any]) -> str:
+    """How a callable must be spanned: over the call, the iteration or the await."""
+    if inspect.isasyncgenfunction(fn):
+        return ASYNC_GENERATOR
+    if inspect.iscoroutinefunction(fn):
+        return ASYNC
+    if inspect.isgeneratorfunction(fn):
+        return GENERATOR
+    return SYNC
+
+
+def _error_type(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _record_error(span: Span, exc: BaseException) -> None:
+    if span.is_recording():
+        span.set_attribute("error.type", _error_type(exc))
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
+
+
+def _end(span: Span) -> None:
+    try:
+        span.end()
+    except Exception as exc:  # a broken span processor must not hide the host's result
+        _safety.report_failure("ending a driver span", exc)
+
+
+class CallSite:
+    """Span name, kind, static attributes and reveal policy of one callable.
+
+    ``reveal_args`` / ``reveal_result``: True records, False never records,
+    None follows the live ``[profiler] trace_driver_arguments`` switch.
+    ``skip_first``: the signature's first parameter is ``self``/``cls`` (not
+    shown); ``self_in_args``: whether the call's ``args`` include it (False
+    for a bound method called through a proxy).
+    """
+
+    __slots__ = ("tracer", "span_name", "kind", "attributes", "reveal_args",
+                 "reveal_result", "fn", "skip_first", "self_in_args", "mode",
+                 "_signature")
+
+    def __init__(self, tracer: trace.Tracer, span_name: str, kind: SpanKind,
+                 attributes: dict[str, Any], fn: Callable[..., Any], *,
+                 reveal_args: bool | None = None, reveal_result: bool | None = None,
+                 skip_first: bool = False, self_in_args: bool = True) -> None:
+        self.tracer = tracer
+        self.span_name = span_name
+        self.kind = kind
+        self.attributes = attributes
+        self.fn = fn
+        self.reveal_args = reveal_args
+        self.reveal_result = reveal_result
+        self.skip_first = skip_first
+        self.self_in_args = self_in_args
+        self.mode = mode_of(fn)
+        self._signature: inspect.Signature | None | bool = False  # False: not computed
+
+    # -- arguments ---------------------------------------------------------
+    def _args_on(self) -> bool:
+        r = self.reveal_args
+        return SWITCHES.trace_driver_arguments if r is None else r
+
+    def _result_on(self) -> bool:
+        r = self.reveal_result
+        return self._args_on() if r is None else r
+
+    def _bound_arguments(self, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self._signature is False:
+            try:
+                self._signature = inspect.signature(self.fn)
+            except (TypeError, ValueError):
+                self._signature = None
+        sig = self._signature
+        prepend = self.skip_first and not self.self_in_args
+        if isinstance(sig, inspect.Signature):
+            try:
+                bound = (sig.bind(None, *args, **kwargs) if prepend
+                         else sig.bind(*args, **kwargs)).arguments
+                if self.skip_first and bound:
+                    bound.pop(next(iter(bound)))
+                return dict(bound)
+            except TypeError:
+                pass  # the host will raise its own TypeError; show what we can
+        shown = args[1:] if self.skip_first and self.self_in_args else args
+        out: dict[str, Any] = {f"arg{i}": v for i, v in enumerate(shown)}
+        out.update(kwargs)
+        return out
+
+    def record_arguments(self, span: Span, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> None:
+        limit = SWITCHES.driver_argument_max_length
+        for name, value in self._bound_arguments(args, kwargs).items():
+            span.set_attribute(ARG_PREFIX + name, masking.render(value, name, limit))
+
+    def record_result(self, span: Span, result: Any) -> None:
+        span.set_attribute(RESULT_ATTR, masking.render(
+            result, None, SWITCHES.driver_argument_max_length))
+
+    # -- spans ---------------------------------------------------------------
+    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+               ctx: otel_context.Context | None = None,
+               start_time: int | None = None) -> Span:
+        span = self.tracer.start_span(self.span_name, context=ctx, kind=self.kind,
+                                      attributes=self.attributes, start_time=start_time)
+        if span.is_recording() and self._args_on():
+            _safety.safe_call("recording driver arguments", self.record_arguments,
+                              span, args, kwargs)
+        return span
+
+    def _finish_ok(self, span: Span, result: Any) -> None:
+        if span.is_recording() and self._result_on():
+            _safety.safe_call("recording a driver result", self.record_result,
+                              span, result)
+
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        """Call ``fn(*args, **kwargs)`` in the way its mode needs."""
+        mode = self.mode
+        if mode is SYNC:
+            return self.call_sync(fn, args, kwargs)
+        if mode is ASYNC:
+            return self.call_async(fn, args, kwargs)
+        if mode is GENERATOR:
+            return self.call_generator(fn, args, kwargs)
+        return self.call_async_generator(fn, args, kwargs)
+
+    def call_sync(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+        try:
+            span = self.tracer.start_span(self.span_name, kind=self.kind,
+                                          attributes=self.attributes)
+            recording = span.is_recording()
+            if recording and self.reveal_args is not False and self._args_on():
+                _safety.safe_call("recording driver arguments", self.record_arguments,
+                                  span, args, kwargs)
+            token = _attach(_set_span(span))
+        except Exception as exc:
+            _safety.report_failure("starting a driver span", exc)
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            _detach(token)
+            _safety.safe_call("recording a driver error", _record_error, span, exc)
+            _end(span)
+            raise
+        _detach(token)
+        if recording and self.reveal_result is not False:
+            self._finish_ok(span, result)
+        _end(span)
+        return result
+
+    async def call_async(self, fn: Callable[..., Coroutine[Any, Any, Any]],
+                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            span = self._start(args, kwargs)
+            token = _attach(_set_span(span))
+        except Exception as exc:
+            _safety.report_failure("starting a driver span", exc)
+            return await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            _detach(token)
+            _safety.safe_call("recording a driver error", _record_error, span, exc)
+            _end(span)
+            raise
+        _detach(token)
+        self._finish_ok(span, result)
+        _end(span)
+        return result
+
+    def call_generator(self, fn: Callable[..., Generator[Any, Any, Any]],
+                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Span from the call to exhaustion, close or error.
+
+        The span starts when the generator is first resumed (with the call
+        time as start time and the caller's context as parent), so a
+        generator that is never iterated leaves no dangling span.
+        """
+        return self._traced_generator(fn(*args, **kwargs), args, kwargs,
+                                      otel_context.get_current(), time.time_ns())
+
+    def _traced_generator(self, gen: Generator[Any, Any, Any], args: tuple[Any, ...],
+                          kwargs: dict[str, Any], parent: otel_context.Context,
+                          t0: int) -> Generator[Any, Any, Any]:
+        span = _safety.safe_call("starting a driver span", self._start,
+                                 args, kwargs, parent, t0)
+        ctx = _set_span(span) if span is not None else parent
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = _attach(ctx)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = gen.throw(exc)
+                    else:
+                        item = gen.send(to_send)
+                except StopIteration as stop:
+                    if span is not None:
+                        self._finish_ok(span, stop.value)
+                    return stop.value
+                finally:
+                    _detach(token)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:
+                    to_throw = exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if span is not None:
+                _safety.safe_call("recording a driver error", _record_error, span, exc)
+            raise
+        finally:
+            if span is not None:
+                _end(span)
+
+    def call_async_generator(self, fn: Callable[..., AsyncGenerator[Any, Any]],
+                             args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._traced_async_generator(fn(*args, **kwargs), args, kwargs,
+                                            otel_context.get_current(), time.time_ns())
+
+    async def _traced_async_generator(
+            self, agen: AsyncGenerator[Any, Any], args: tuple[Any, ...],
+            kwargs: dict[str, Any], parent: otel_context.Context,
+            t0: int) -> AsyncGenerator[Any, Any]:
+        span = _safety.safe_call("starting a driver span", self._start,
+                                 args, kwargs, parent, t0)
+        ctx = _set_span(span) if span is not None else parent
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = _attach(ctx)
+                try:
+                    if to_throw is not None:
+                        exc, to_throw = to_throw, None
+                        item = await agen.athrow(exc)
+                    else:
+                        item = await agen.asend(to_send)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _detach(token)
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:
+                    to_throw = exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            if span is not None:
+                _safety.safe_call("recording a driver error", _record_error, span, exc)
+            raise
+        finally:
+            if span is not None:
+                _end(span)

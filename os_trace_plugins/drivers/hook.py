@@ -1,0 +1,44 @@
+"""The ``drivers`` hook: automatic wrapping of drivers from listed namespaces.
+
+Loaded from the ``os_trace_plugins.hooks`` entry point by ``setup()``.  Its
+switch ``trace_drivers`` is mutable, so the hook is instrumented even while
+the switch is off: the wrappers read ``SWITCHES.trace_drivers`` on every call
+and pass straight through when it is off.  ``driver_namespaces`` is read
+when the hook is instrumented (it decides what gets patched).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from os_trace_plugins import opts
+from os_trace_plugins._hooks import Hook
+from os_trace_plugins.drivers.autowrap import AutoWrapper
+
+__all__ = ["DriverHook"]
+
+
+def _namespaces(conf: Any) -> list[str]:
+    group = getattr(conf, opts.GROUP, None) if conf is not None else None
+    return list(getattr(group, "driver_namespaces", None) or [])
+
+
+class DriverHook(Hook):
+    """Wrap drivers loaded through stevedore or importutils (see :mod:`.autowrap`)."""
+
+    name: ClassVar[str] = "drivers"
+    option: ClassVar[str | None] = "trace_drivers"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.autowrap: AutoWrapper | None = None
+
+    def _instrument(self) -> None:
+        auto = AutoWrapper(_namespaces(self.conf), self.tracer)
+        auto.install()
+        self.autowrap = auto
+
+    def _uninstrument(self) -> None:
+        if self.autowrap is not None:
+            self.autowrap.uninstall()
+            self.autowrap = None
