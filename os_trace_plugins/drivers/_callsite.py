@@ -26,9 +26,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins._version import __version__
 from os_trace_plugins.drivers import masking
 
-__all__ = ["CallSite", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR", "ASYNC",
+__all__ = ["CallSite", "TRACER_NAME", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR", "ASYNC",
            "ASYNC_GENERATOR", "mode_of"]
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ SYNC, GENERATOR, ASYNC, ASYNC_GENERATOR = "sync", "generator", "async", "async_g
 _attach = otel_context.attach
 _detach = otel_context.detach
 _set_span = trace.set_span_in_context
+_get_provider = trace.get_tracer_provider
+
+TRACER_NAME = "os_trace_plugins.drivers"
 
 
 def mode_of(fn: Callable[..., Any]) -> str:
@@ -84,15 +88,19 @@ class CallSite:
     for a bound method called through a proxy).
     """
 
-    __slots__ = ("tracer", "span_name", "kind", "attributes", "reveal_args",
-                 "reveal_result", "fn", "skip_first", "self_in_args", "mode",
-                 "_signature")
+    __slots__ = ("_tracer", "_provider", "_fixed", "span_name", "kind", "attributes",
+                 "reveal_args", "reveal_result", "fn", "skip_first", "self_in_args",
+                 "mode", "_signature")
 
-    def __init__(self, tracer: trace.Tracer, span_name: str, kind: SpanKind,
+    def __init__(self, tracer: trace.Tracer | None, span_name: str, kind: SpanKind,
                  attributes: dict[str, Any], fn: Callable[..., Any], *,
                  reveal_args: bool | None = None, reveal_result: bool | None = None,
                  skip_first: bool = False, self_in_args: bool = True) -> None:
-        self.tracer = tracer
+        # tracer None: follow the global provider (decorators run at import
+        # time, before setup() installs it; tests replace it)
+        self._fixed = tracer is not None
+        self._tracer: trace.Tracer | None = tracer
+        self._provider: trace.TracerProvider | None = None
         self.span_name = span_name
         self.kind = kind
         self.attributes = attributes
@@ -103,6 +111,16 @@ class CallSite:
         self.self_in_args = self_in_args
         self.mode = mode_of(fn)
         self._signature: inspect.Signature | None | bool = False  # False: not computed
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        if self._fixed:
+            return self._tracer  # type: ignore[return-value]
+        provider = _get_provider()
+        if provider is not self._provider or self._tracer is None:
+            self._tracer = provider.get_tracer(TRACER_NAME, __version__)
+            self._provider = provider
+        return self._tracer
 
     # -- arguments ---------------------------------------------------------
     def _args_on(self) -> bool:

@@ -32,10 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind
 
-from os_trace_plugins._version import __version__
 from os_trace_plugins.drivers._callsite import CallSite
 from os_trace_plugins.drivers._functions import MARK, members, wrap_function
 
@@ -43,8 +41,6 @@ __all__ = ["trace", "trace_cls"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
-
-TRACER_NAME = "os_trace_plugins.drivers"
 
 
 def _reveal(hide: bool | None) -> bool | None:
@@ -72,10 +68,9 @@ def _already(fn: Any, allow_multiple_trace: bool) -> bool:
 def _site(name: str, fn: Callable[..., Any], qual: str, info: dict[str, Any] | None,
           hide_args: bool | None, hide_result: bool | None, kind: SpanKind,
           skip_first: bool) -> CallSite:
-    tracer = otel_trace.get_tracer(TRACER_NAME, __version__)
     attributes = _static_attributes(info)
     attributes["code.function.name"] = qual
-    return CallSite(tracer, f"{name}.{fn.__name__}", kind, attributes, fn,
+    return CallSite(None, f"{name}.{fn.__name__}", kind, attributes, fn,
                     reveal_args=_reveal(hide_args), reveal_result=_reveal(hide_result),
                     skip_first=skip_first)
 

@@ -47,12 +47,11 @@ from opentelemetry.trace import SpanKind
 
 from os_trace_plugins._version import __version__
 from os_trace_plugins.drivers import _proxy
-from os_trace_plugins.drivers._callsite import ASYNC, CallSite
+from os_trace_plugins.drivers._callsite import ASYNC, TRACER_NAME, CallSite
 from os_trace_plugins.drivers._functions import MARK, members, wrap_function
 
 __all__ = ["trace_driver", "is_traced", "TRACER_NAME"]
 
-TRACER_NAME = "os_trace_plugins.drivers"
 
 T = TypeVar("T")
 
@@ -86,7 +85,7 @@ def _qualified(obj: Any) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def _site(tracer: trace.Tracer, name: str, qual: str, method: str, fn: Any,
+def _site(tracer: trace.Tracer | None, name: str, qual: str, method: str, fn: Any,
           kind: SpanKind, extra: dict[str, Any], reveal_args: bool | None,
           reveal_result: bool | None, skip_first: bool, self_in_args: bool,
           ) -> CallSite:
@@ -122,9 +121,8 @@ def trace_driver(obj_or_cls: T, name: str | None = None, *, remote: bool = False
     _check(obj_or_cls)
     if is_traced(obj_or_cls):
         return obj_or_cls
-    if tracer is None:
-        tracer = trace.get_tracer(TRACER_NAME, __version__,
-                                  tracer_provider=tracer_provider)
+    if tracer is None and tracer_provider is not None:
+        tracer = tracer_provider.get_tracer(TRACER_NAME, __version__)
     kind = SpanKind.CLIENT if remote else SpanKind.INTERNAL
     extra = dict(attributes or {})
     names = list(methods) if methods is not None else None
@@ -172,7 +170,7 @@ def _module_functions(mod: types.ModuleType, private: bool,
     return found
 
 
-def _traced_subclass(cls: type, label: str, tracer: trace.Tracer, kind: SpanKind,
+def _traced_subclass(cls: type, label: str, tracer: trace.Tracer | None, kind: SpanKind,
                      extra: dict[str, Any], reveal_args: bool | None,
                      reveal_result: bool | None, opts: dict[str, Any]) -> type:
     qual = _qualified(cls)
