@@ -90,7 +90,7 @@ class CallSite:
 
     __slots__ = ("_tracer", "_provider", "_fixed", "span_name", "kind", "attributes",
                  "reveal_args", "reveal_result", "fn", "skip_first", "self_in_args",
-                 "mode", "_signature")
+                 "mode", "run", "_signature")
 
     def __init__(self, tracer: trace.Tracer | None, span_name: str, kind: SpanKind,
                  attributes: dict[str, Any], fn: Callable[..., Any], *,
@@ -110,6 +110,10 @@ class CallSite:
         self.skip_first = skip_first
         self.self_in_args = self_in_args
         self.mode = mode_of(fn)
+        #: the call method for this mode, resolved once
+        self.run: Callable[..., Any] = {
+            SYNC: self.call_sync, ASYNC: self.call_async, GENERATOR: self.call_generator,
+            ASYNC_GENERATOR: self.call_async_generator}[self.mode]
         self._signature: inspect.Signature | None | bool = False  # False: not computed
 
     @property
@@ -184,7 +188,7 @@ class CallSite:
              kwargs: dict[str, Any]) -> Any:
         """Call ``fn(*args, **kwargs)`` in the way its mode needs."""
         mode = self.mode
-        if mode is SYNC:
+        if mode == SYNC:
             return self.call_sync(fn, args, kwargs)
         if mode is ASYNC:
             return self.call_async(fn, args, kwargs)
@@ -194,9 +198,11 @@ class CallSite:
 
     def call_sync(self, fn: Callable[..., Any], args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
+        # the hot path: kept flat (no helper calls) because every call pays it
         try:
-            span = self.tracer.start_span(self.span_name, kind=self.kind,
-                                          attributes=self.attributes)
+            tracer = self._tracer if self._fixed else self.tracer
+            span = tracer.start_span(  # type: ignore[union-attr]
+                self.span_name, kind=self.kind, attributes=self.attributes)
             recording = span.is_recording()
             if recording and self.reveal_args is not False and self._args_on():
                 _safety.safe_call("recording driver arguments", self.record_arguments,
@@ -215,7 +221,10 @@ class CallSite:
         _detach(token)
         if recording and self.reveal_result is not False:
             self._finish_ok(span, result)
-        _end(span)
+        try:
+            span.end()
+        except Exception as exc:
+            _safety.report_failure("ending a driver span", exc)
         return result
 
     async def call_async(self, fn: Callable[..., Coroutine[Any, Any, Any]],

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.drivers._callsite import ASYNC, SYNC, CallSite
+from os_trace_plugins.drivers._callsite import ASYNC, CallSite
 
 __all__ = ["wrap_function", "MARK", "members"]
 
@@ -28,7 +28,7 @@ MARK = "__os_trace_plugins_traced__"
 
 
 def _sync_drivers(site: CallSite, fn: Callable[..., Any]) -> Callable[..., Any]:
-    call = site.call_sync if site.mode is SYNC else site.call
+    call = site.run
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not SWITCHES.trace_drivers:
@@ -38,7 +38,7 @@ def _sync_drivers(site: CallSite, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _sync_decorated(site: CallSite, fn: Callable[..., Any]) -> Callable[..., Any]:
-    call = site.call_sync if site.mode is SYNC else site.call
+    call = site.run
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not SWITCHES.trace_decorated:

@@ -137,7 +137,7 @@ def _traced_method(name: str, is_async: bool) -> Any:
         if not SWITCHES.trace_drivers:
             result = fn(*args, **kwargs)
         else:
-            result = self._otp_sites[name].call(fn, args, kwargs)
+            result = self._otp_sites[name].run(fn, args, kwargs)
         return self if result is target else result
     method.__name__ = name
     return method

@@ -9,7 +9,7 @@
 
 Each call of a public method becomes a span ``<name>.<method>`` (INTERNAL, or
 CLIENT with ``remote=True``) with ``code.function.name`` (the fully qualified
-method), ``openstack.driver.name`` and ``openstack.driver.method``.
+method: class and method) and ``openstack.driver.name``.
 Arguments and results are recorded only when revealed (``record_arguments``
 here, or the live ``[profiler] trace_driver_arguments`` switch), masked and
 bounded by :mod:`os_trace_plugins.drivers.masking`.  With ``[profiler]
@@ -89,10 +89,11 @@ def _site(tracer: trace.Tracer | None, name: str, qual: str, method: str, fn: An
           kind: SpanKind, extra: dict[str, Any], reveal_args: bool | None,
           reveal_result: bool | None, skip_first: bool, self_in_args: bool,
           ) -> CallSite:
+    # Two attributes only: each costs the SDK ~15 % of a bare span; the class
+    # and method are in code.function.name, the method also ends the span name.
     attributes = dict(extra)
     attributes.update({"code.function.name": f"{qual}.{method}",
-                       "openstack.driver.name": name,
-                       "openstack.driver.method": method})
+                       "openstack.driver.name": name})
     return CallSite(tracer, f"{name}.{method}", kind, attributes, fn,
                     reveal_args=reveal_args, reveal_result=reveal_result,
                     skip_first=skip_first, self_in_args=self_in_args)
