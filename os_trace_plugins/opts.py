@@ -130,6 +130,13 @@ _driver_opts: list[cfg.Opt] = [
         help="Trace functions and classes decorated with "
              "os_trace_plugins.drivers.trace / trace_cls (DB API layer, "
              "managers). Off: the decorated functions pass straight through."),
+    cfg.BoolOpt(
+        "log_correlation", default=True,
+        help="When tracing is set up, add trace_id and span_id to every log "
+             "record (a filter on the root logger's handlers, installed after "
+             "oslo.log built them), so logging_context_format_string and "
+             "logging_default_format_string can show %(trace_id)s "
+             "%(span_id)s (\"0\" outside a span)."),
 ]
 
 # --- wsgi: API edge and outgoing HTTP ---------------------------------------

@@ -117,3 +117,37 @@ class TestOsloLog(base.TestCase):
         self.assertEqual(lines[0], "INFO [-] [trace 0 0] no span")
         self.assertEqual(lines[1], f"INFO [-] [trace {ids}] in span")
         self.assertEqual(lines[2], f"INFO [req-1234] [trace {ids}] with context")
+
+
+class TestHookInstallsIt(base.TestCase):
+    def test_drivers_hook_installs_and_removes_the_filter(self) -> None:
+        from os_trace_plugins.drivers.hook import DriverHook
+
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(trace_id)s|%(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        self.addCleanup(root.removeHandler, handler)
+        hook = DriverHook()
+        hook.instrument(self.conf)
+        self.addCleanup(hook.uninstrument)
+        with self.tracer.start_as_current_span("op") as span:
+            root.warning("hello")
+        self.assertEqual(stream.getvalue().strip(),
+                         f"{span.get_span_context().trace_id:032x}|hello")
+        hook.uninstrument()
+        self.assertEqual(handler.filters, [])
+
+    def test_option_off(self) -> None:
+        from os_trace_plugins.drivers.hook import DriverHook
+
+        handler = logging.NullHandler()
+        root = logging.getLogger()
+        root.addHandler(handler)
+        self.addCleanup(root.removeHandler, handler)
+        self.conf.set_override("log_correlation", False, group="profiler")
+        hook = DriverHook()
+        hook.instrument(self.conf)
+        self.addCleanup(hook.uninstrument)
+        self.assertEqual(handler.filters, [])
