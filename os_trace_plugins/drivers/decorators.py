@@ -85,6 +85,9 @@ def trace(name: str, info: dict[str, Any] | None = None, hide_args: bool | None 
     """
 
     def decorator(fn: F) -> F:
+        if isinstance(fn, (staticmethod, classmethod)):  # @trace above @staticmethod
+            inner = decorator(fn.__func__)  # type: ignore[arg-type]
+            return type(fn)(inner)  # type: ignore[return-value]
         if _already(fn, allow_multiple_trace):
             return fn
         qual = f"{fn.__module__}.{fn.__qualname__}"

@@ -197,3 +197,22 @@ class TestOSProfilerComparison(base.TestCase):
         login2("admin", password="hunter2")
         for value in dict(self.span("db.login2").attributes or {}).values():
             self.assertNotIn("hunter2", str(value))
+
+
+class TestEdgeCases(base.TestCase):
+    def test_trace_above_staticmethod_and_classmethod(self) -> None:
+        class Api:
+            @trace("api")
+            @staticmethod
+            def ping(x: int) -> int:
+                return x
+
+            @trace("api")
+            @classmethod
+            def build(cls, y: int) -> int:
+                return y
+
+        self.assertEqual(Api.ping(1), 1)
+        self.assertEqual(Api().ping(2), 2)
+        self.assertEqual(Api.build(3), 3)
+        self.assertEqual([s.name for s in self.spans()], ["api.ping", "api.ping", "api.build"])

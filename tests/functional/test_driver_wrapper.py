@@ -313,3 +313,13 @@ class TestClassAndModuleWrapping(base.TestCase):
         self.assertIs(traced.JSONDecoder, json.JSONDecoder)
         self.assertIs(sys.modules["json"], json)
         self.span("json.dumps")
+
+
+class TestAbstractClasses(base.TestCase):
+    def test_wrapping_an_abstract_base_keeps_it_abstract(self) -> None:
+        Traced = trace_driver(BaseDriver, "base")
+        with self.assertRaises(TypeError):
+            Traced()
+        Concrete = trace_driver(SampleDriver, "c")
+        Concrete().spawn("c", "vm")
+        self.span("c.spawn")
