@@ -6,10 +6,12 @@ our guard, so its exceptions propagate as the same object with the same
 traceback; everything we do around it (starting the span, rendering
 arguments, recording the error) runs under :mod:`os_trace_plugins._safety`.
 
-Cost: the span is started with a prebuilt attribute dict (the SDK copies it
-only when sampled), the context is attached with ``context.attach`` rather
-than the slower ``start_as_current_span`` context manager, and arguments are
-rendered only when revealed *and* the span records.
+Cost: the static attributes are set one by one on a recording span after the
+start (start-time attributes go through the sampler result and the SDK's
+recursive mapping clean, about three times the cost), unsampled spans get
+none, the context is attached with ``context.attach`` rather than the slower
+``start_as_current_span`` context manager, and arguments are rendered only
+when revealed *and* the span records.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
-from os_trace_plugins.drivers import masking
+from os_trace_plugins.drivers import _generators, masking
+from os_trace_plugins.drivers._spans import end_span, record_error
 
 __all__ = ["CallSite", "TRACER_NAME", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR", "ASYNC",
            "ASYNC_GENERATOR", "mode_of"]
@@ -56,26 +59,6 @@ def mode_of(fn: Callable[..., Any]) -> str:
     if inspect.isgeneratorfunction(fn):
         return GENERATOR
     return SYNC
-
-
-def _error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-def _record_error(span: Span, exc: BaseException) -> None:
-    if span.is_recording():
-        span.set_attribute("error.type", _error_type(exc))
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
-
-
-def _end(span: Span) -> None:
-    try:
-        span.end()
-    except Exception as exc:  # a broken span processor must not hide the host's result
-        _safety.report_failure("ending a driver span", exc)
 
 
 class CallSite:
@@ -173,8 +156,12 @@ class CallSite:
                ctx: otel_context.Context | None = None,
                start_time: int | None = None) -> Span:
         span = self.tracer.start_span(self.span_name, context=ctx, kind=self.kind,
-                                      attributes=self.attributes, start_time=start_time)
-        if span.is_recording() and self._args_on():
+                                      start_time=start_time)
+        if not span.is_recording():
+            return span
+        for key, value in self.attributes.items():
+            span.set_attribute(key, value)
+        if self._args_on():
             _safety.safe_call("recording driver arguments", self.record_arguments,
                               span, args, kwargs)
         return span
@@ -184,29 +171,27 @@ class CallSite:
             _safety.safe_call("recording a driver result", self.record_result,
                               span, result)
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any]) -> Any:
-        """Call ``fn(*args, **kwargs)`` in the way its mode needs."""
-        mode = self.mode
-        if mode == SYNC:
-            return self.call_sync(fn, args, kwargs)
-        if mode is ASYNC:
-            return self.call_async(fn, args, kwargs)
-        if mode is GENERATOR:
-            return self.call_generator(fn, args, kwargs)
-        return self.call_async_generator(fn, args, kwargs)
-
     def call_sync(self, fn: Callable[..., Any], args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
         # the hot path: kept flat (no helper calls) because every call pays it
         try:
             tracer = self._tracer if self._fixed else self.tracer
             span = tracer.start_span(  # type: ignore[union-attr]
-                self.span_name, kind=self.kind, attributes=self.attributes)
-            recording = span.is_recording()
-            if recording and self.reveal_args is not False and self._args_on():
-                _safety.safe_call("recording driver arguments", self.record_arguments,
-                                  span, args, kwargs)
+                self.span_name, kind=self.kind)
+            show_result = False
+            if span.is_recording():
+                # one by one after the start: start-time attributes and
+                # set_attributes() go through the SDK's recursive mapping clean,
+                # about three times the cost of set_attribute() per item
+                for key, value in self.attributes.items():
+                    span.set_attribute(key, value)
+                reveal = self.reveal_args
+                show_args = SWITCHES.trace_driver_arguments if reveal is None else reveal
+                reveal = self.reveal_result
+                show_result = show_args if reveal is None else reveal
+                if show_args:
+                    _safety.safe_call("recording driver arguments",
+                                      self.record_arguments, span, args, kwargs)
             token = _attach(_set_span(span))
         except Exception as exc:
             _safety.report_failure("starting a driver span", exc)
@@ -215,12 +200,13 @@ class CallSite:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             _detach(token)
-            _safety.safe_call("recording a driver error", _record_error, span, exc)
-            _end(span)
+            _safety.safe_call("recording a driver error", record_error, span, exc)
+            end_span(span)
             raise
         _detach(token)
-        if recording and self.reveal_result is not False:
-            self._finish_ok(span, result)
+        if show_result:
+            _safety.safe_call("recording a driver result", self.record_result,
+                              span, result)
         try:
             span.end()
         except Exception as exc:
@@ -239,12 +225,12 @@ class CallSite:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             _detach(token)
-            _safety.safe_call("recording a driver error", _record_error, span, exc)
-            _end(span)
+            _safety.safe_call("recording a driver error", record_error, span, exc)
+            end_span(span)
             raise
         _detach(token)
         self._finish_ok(span, result)
-        _end(span)
+        end_span(span)
         return result
 
     def call_generator(self, fn: Callable[..., Generator[Any, Any, Any]],
@@ -255,89 +241,11 @@ class CallSite:
         time as start time and the caller's context as parent), so a
         generator that is never iterated leaves no dangling span.
         """
-        return self._traced_generator(fn(*args, **kwargs), args, kwargs,
-                                      otel_context.get_current(), time.time_ns())
-
-    def _traced_generator(self, gen: Generator[Any, Any, Any], args: tuple[Any, ...],
-                          kwargs: dict[str, Any], parent: otel_context.Context,
-                          t0: int) -> Generator[Any, Any, Any]:
-        span = _safety.safe_call("starting a driver span", self._start,
-                                 args, kwargs, parent, t0)
-        ctx = _set_span(span) if span is not None else parent
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        try:
-            while True:
-                token = _attach(ctx)
-                try:
-                    if to_throw is not None:
-                        exc, to_throw = to_throw, None
-                        item = gen.throw(exc)
-                    else:
-                        item = gen.send(to_send)
-                except StopIteration as stop:
-                    if span is not None:
-                        self._finish_ok(span, stop.value)
-                    return stop.value
-                finally:
-                    _detach(token)
-                try:
-                    to_send = yield item
-                except GeneratorExit:
-                    gen.close()
-                    raise
-                except BaseException as exc:
-                    to_throw = exc
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            if span is not None:
-                _safety.safe_call("recording a driver error", _record_error, span, exc)
-            raise
-        finally:
-            if span is not None:
-                _end(span)
+        return _generators.traced_generator(self, fn(*args, **kwargs), args, kwargs,
+                                            otel_context.get_current(), time.time_ns())
 
     def call_async_generator(self, fn: Callable[..., AsyncGenerator[Any, Any]],
                              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return self._traced_async_generator(fn(*args, **kwargs), args, kwargs,
-                                            otel_context.get_current(), time.time_ns())
-
-    async def _traced_async_generator(
-            self, agen: AsyncGenerator[Any, Any], args: tuple[Any, ...],
-            kwargs: dict[str, Any], parent: otel_context.Context,
-            t0: int) -> AsyncGenerator[Any, Any]:
-        span = _safety.safe_call("starting a driver span", self._start,
-                                 args, kwargs, parent, t0)
-        ctx = _set_span(span) if span is not None else parent
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        try:
-            while True:
-                token = _attach(ctx)
-                try:
-                    if to_throw is not None:
-                        exc, to_throw = to_throw, None
-                        item = await agen.athrow(exc)
-                    else:
-                        item = await agen.asend(to_send)
-                except StopAsyncIteration:
-                    return
-                finally:
-                    _detach(token)
-                try:
-                    to_send = yield item
-                except GeneratorExit:
-                    await agen.aclose()
-                    raise
-                except BaseException as exc:
-                    to_throw = exc
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            if span is not None:
-                _safety.safe_call("recording a driver error", _record_error, span, exc)
-            raise
-        finally:
-            if span is not None:
-                _end(span)
+        return _generators.traced_async_generator(
+            self, fn(*args, **kwargs), args, kwargs, otel_context.get_current(),
+            time.time_ns())

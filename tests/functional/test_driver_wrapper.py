@@ -323,3 +323,42 @@ class TestAbstractClasses(base.TestCase):
         Concrete = trace_driver(SampleDriver, "c")
         Concrete().spawn("c", "vm")
         self.span("c.spawn")
+
+
+class TestGeneratorProtocol(base.TestCase):
+    def test_send_and_throw_are_relayed(self) -> None:
+        class Coro:
+            def accumulate(self):  # type: ignore[no-untyped-def]
+                total = 0
+                while True:
+                    try:
+                        value = yield total
+                    except ValueError:
+                        value = 100
+                    if value is None:
+                        return total
+                    total += value
+
+        gen = trace_driver(Coro(), "acc").accumulate()
+        self.assertEqual(next(gen), 0)
+        self.assertEqual(gen.send(5), 5)
+        self.assertEqual(gen.throw(ValueError("x")), 105)
+        with self.assertRaises(StopIteration) as stop:
+            gen.send(None)
+        self.assertEqual(stop.exception.value, 105)
+        self.assertEqual(self.span("acc.accumulate").status.status_code, StatusCode.UNSET)
+
+    def test_consumer_context_not_polluted(self) -> None:
+        from opentelemetry import trace as otel_trace
+
+        driver = trace_driver(SampleDriver(), "g")
+        early = driver.list_instances(1)  # parent: the context of the call
+        with self.tracer.start_as_current_span("consumer") as consumer:
+            gen = driver.list_instances(2)
+            next(gen)
+            self.assertIs(otel_trace.get_current_span(), consumer)
+            list(gen)
+            list(early)
+        spans = [s for s in self.spans() if s.name == "g.list_instances"]
+        self.assertChildOf(spans[0], self.span("consumer"))
+        self.assertIsNone(spans[1].parent)
