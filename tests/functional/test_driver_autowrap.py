@@ -148,3 +148,17 @@ class TestStevedoreAndImportutils(base.TestCase):
         d = st_driver.DriverManager(self.ns, "sample", invoke_on_load=True).driver
         d.spawn("c", "vm")
         self.span("sample.spawn")
+
+    def test_setup_end_to_end(self) -> None:
+        import os_trace_plugins
+
+        self.bind(enabled=True, connection_string="console://",
+                  driver_namespaces=[self.ns])
+        self.assertTrue(os_trace_plugins.setup(self.conf, service="nova-compute"))
+        self.assertIn("drivers", _hooks.loaded_hooks())
+        d = st_driver.DriverManager(self.ns, "sample", invoke_on_load=True).driver
+        d.spawn("c", "vm")
+        self.span("sample.spawn")
+        os_trace_plugins.shutdown()
+        self.assertIs(st_extension.ExtensionManager.__dict__["_load_one_plugin"],
+                      self.originals["load"])
