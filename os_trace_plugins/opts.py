@@ -131,6 +131,13 @@ _driver_opts: list[cfg.Opt] = [
              "os_trace_plugins.drivers.trace / trace_cls (DB API layer, "
              "managers). Off: the decorated functions pass straight through."),
     cfg.BoolOpt(
+        "driver_root_spans", default=True, mutable=True,
+        help="Create driver (and trace/trace_cls decorated) spans for calls "
+             "made outside any trace, such as periodic tasks; each becomes a "
+             "trace of its own, subject to sampling_rate. Off: such calls pass "
+             "straight through and only calls inside a trace are spans "
+             "(OSProfiler's behaviour)."),
+    cfg.BoolOpt(
         "log_correlation", default=True,
         help="When tracing is set up, add trace_id and span_id to every log "
              "record (a filter on the root logger's handlers, installed after "

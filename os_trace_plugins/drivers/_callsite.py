@@ -46,6 +46,13 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _set_span = trace.set_span_in_context
 _get_provider = trace.get_tracer_provider
+_get_current_span = trace.get_current_span
+
+
+def _no_parent() -> bool:
+    """True when root spans are not wanted and no trace is active."""
+    return (not SWITCHES.driver_root_spans
+            and not _get_current_span().get_span_context().is_valid)
 
 TRACER_NAME = "os_trace_plugins.drivers"
 
@@ -174,6 +181,8 @@ class CallSite:
     def call_sync(self, fn: Callable[..., Any], args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
         # the hot path: kept flat (no helper calls) because every call pays it
+        if not SWITCHES.driver_root_spans and _no_parent():
+            return fn(*args, **kwargs)
         try:
             tracer = self._tracer if self._fixed else self.tracer
             span = tracer.start_span(  # type: ignore[union-attr]
@@ -215,6 +224,8 @@ class CallSite:
 
     async def call_async(self, fn: Callable[..., Coroutine[Any, Any, Any]],
                          args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _no_parent():
+            return await fn(*args, **kwargs)
         try:
             span = self._start(args, kwargs)
             token = _attach(_set_span(span))
@@ -241,11 +252,15 @@ class CallSite:
         time as start time and the caller's context as parent), so a
         generator that is never iterated leaves no dangling span.
         """
+        if _no_parent():
+            return fn(*args, **kwargs)
         return _generators.traced_generator(self, fn(*args, **kwargs), args, kwargs,
                                             otel_context.get_current(), time.time_ns())
 
     def call_async_generator(self, fn: Callable[..., AsyncGenerator[Any, Any]],
                              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _no_parent():
+            return fn(*args, **kwargs)
         return _generators.traced_async_generator(
             self, fn(*args, **kwargs), args, kwargs, otel_context.get_current(),
             time.time_ns())

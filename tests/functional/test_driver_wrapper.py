@@ -362,3 +362,15 @@ class TestGeneratorProtocol(base.TestCase):
         spans = [s for s in self.spans() if s.name == "g.list_instances"]
         self.assertChildOf(spans[0], self.span("consumer"))
         self.assertIsNone(spans[1].parent)
+
+
+class TestRootSpans(base.TestCase):
+    def test_calls_outside_a_trace_pass_through_when_root_spans_off(self) -> None:
+        SWITCHES.set("driver_root_spans", False)
+        d = trace_driver(SampleDriver(), "periodic")
+        d.spawn("c", "vm")
+        self.assertEqual(list(d.list_instances(1)), ["vm-0"])
+        self.assertEqual(self.spans(), [])
+        with self.tracer.start_as_current_span("request"):
+            d.spawn("c", "vm")
+        self.assertChildOf(self.span("periodic.spawn"), self.span("request"))
