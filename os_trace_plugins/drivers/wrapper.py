@@ -194,6 +194,6 @@ def _traced_subclass(cls: type, label: str, tracer: trace.Tracer | None, kind: S
             ns[method] = wrapped
     try:
         return types.new_class(cls.__name__, (cls,), {}, lambda body: body.update(ns))
-    except TypeError as exc:
+    except Exception as exc:  # a metaclass or __init_subclass__ that refuses
         raise TypeError(f"trace_driver() cannot subclass {qual}: {exc}; wrap an "
                         f"instance of it instead") from exc

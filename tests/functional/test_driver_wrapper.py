@@ -374,3 +374,20 @@ class TestRootSpans(base.TestCase):
         with self.tracer.start_as_current_span("request"):
             d.spawn("c", "vm")
         self.assertChildOf(self.span("periodic.spawn"), self.span("request"))
+
+
+class TestUnsubclassable(base.TestCase):
+    def test_class_that_refuses_subclassing(self) -> None:
+        class Sealed:
+            def __init_subclass__(cls, **kwargs: object) -> None:
+                raise RuntimeError("sealed")
+
+            def run(self) -> int:
+                return 1
+
+        with self.assertRaises(TypeError) as caught:
+            trace_driver(Sealed, "s")
+        self.assertIn("wrap an instance", str(caught.exception))
+        self.assertEqual(trace_driver(Sealed(), "s").run(), 1)
+        with self.assertRaises(TypeError):
+            trace_driver(bool)
