@@ -100,7 +100,7 @@ def _cases() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         osp_profiler.clean()
 
     off = {"trace_drivers": False}
-    on = {"trace_drivers": True}
+    on = {"trace_drivers": True, "driver_root_spans": True}
     cases: dict[str, Any] = {
         "unwrapped no-op method": raw.noop,
         "wrapped instance, trace_drivers off": w_on.noop,
