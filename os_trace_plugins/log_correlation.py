@@ -10,6 +10,8 @@ An operator reading a log line wants the trace it belongs to.  The
   whether looking up its trace will find anything).
 
 A field a record already carries (``extra={"trace_id": ...}``) is kept.
+The two ids are also listed in ``record.extra_keys``, so oslo.log's
+``JSONFormatter`` and ``FluentFormatter`` put them in their ``extra`` object.
 
 oslo.log: add the fields to the format strings and install the filter once
 ``log.setup()`` has built the handlers::
@@ -47,6 +49,7 @@ from opentelemetry import trace
 __all__ = ["TraceContextFilter", "install", "uninstall", "NO_ID"]
 
 NO_ID = "0"
+_KEYS = ("trace_id", "span_id")
 
 _get_current_span = trace.get_current_span
 
@@ -74,6 +77,14 @@ class TraceContextFilter(logging.Filter):
             d["span_id"] = span_id
         if "trace_sampled" not in d:
             d["trace_sampled"] = sampled
+        # oslo.log's JSONFormatter and FluentFormatter put the keys listed in
+        # record.extra_keys into their "extra" object: list ours (a new list,
+        # never the caller's)
+        keys = d.get("extra_keys")
+        if keys is None:
+            d["extra_keys"] = list(_KEYS)
+        elif isinstance(keys, list) and "trace_id" not in keys:
+            d["extra_keys"] = keys + [k for k in _KEYS if k not in keys]
         return True
 
 

@@ -151,3 +151,29 @@ class TestHookInstallsIt(base.TestCase):
         hook.instrument(self.conf)
         self.addCleanup(hook.uninstrument)
         self.assertEqual(handler.filters, [])
+
+
+class TestOsloJSON(base.TestCase):
+    def test_json_formatter_carries_the_ids(self) -> None:
+        import json
+
+        from oslo_log import formatters
+
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatters.JSONFormatter())
+        logger = logging.getLogger(f"test.logcorr.json.{id(self)}")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        self.addCleanup(logger.removeHandler, handler)
+        log_correlation.install(logger=logger)
+        self.addCleanup(log_correlation.uninstall)
+        adapter = oslo_log.getLogger(logger.name)
+        with self.tracer.start_as_current_span("op") as span:
+            adapter.info("json line", extra={"volume": "v1"})
+        doc = json.loads(stream.getvalue().splitlines()[0])
+        self.assertEqual(doc["extra"]["trace_id"],
+                         f"{span.get_span_context().trace_id:032x}")
+        self.assertEqual(doc["extra"]["volume"], "v1")
+        self.assertIn("span_id", doc["extra"])
