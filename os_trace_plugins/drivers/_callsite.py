@@ -30,6 +30,7 @@ from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.drivers import _generators, masking
+from os_trace_plugins.drivers._request_context import context_position, record_context
 from os_trace_plugins.drivers._spans import end_span, record_error
 
 __all__ = ["CallSite", "TRACER_NAME", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR", "ASYNC",
@@ -80,7 +81,7 @@ class CallSite:
 
     __slots__ = ("_tracer", "_provider", "_fixed", "span_name", "kind", "attributes",
                  "reveal_args", "reveal_result", "fn", "skip_first", "self_in_args",
-                 "mode", "run", "_signature")
+                 "mode", "run", "context_at", "_signature")
 
     def __init__(self, tracer: trace.Tracer | None, span_name: str, kind: SpanKind,
                  attributes: dict[str, Any], fn: Callable[..., Any], *,
@@ -105,6 +106,8 @@ class CallSite:
             SYNC: self.call_sync, ASYNC: self.call_async, GENERATOR: self.call_generator,
             ASYNC_GENERATOR: self.call_async_generator}[self.mode]
         self._signature: inspect.Signature | None | bool = False  # False: not computed
+        #: where the oslo.context request context is among the arguments
+        self.context_at = context_position(fn, skip_first, self_in_args)
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -168,6 +171,9 @@ class CallSite:
             return span
         for key, value in self.attributes.items():
             span.set_attribute(key, value)
+        if self.context_at is not None:
+            _safety.safe_call("recording the request context", record_context,
+                              span, args, kwargs, self.context_at)
         if self._args_on():
             _safety.safe_call("recording driver arguments", self.record_arguments,
                               span, args, kwargs)
@@ -194,6 +200,9 @@ class CallSite:
                 # about three times the cost of set_attribute() per item
                 for key, value in self.attributes.items():
                     span.set_attribute(key, value)
+                if self.context_at is not None:
+                    _safety.safe_call("recording the request context", record_context,
+                                      span, args, kwargs, self.context_at)
                 reveal = self.reveal_args
                 show_args = SWITCHES.trace_driver_arguments if reveal is None else reveal
                 reveal = self.reveal_result

@@ -216,3 +216,14 @@ class TestEdgeCases(base.TestCase):
         self.assertEqual(Api().ping(2), 2)
         self.assertEqual(Api.build(3), 3)
         self.assertEqual([s.name for s in self.spans()], ["api.ping", "api.ping", "api.build"])
+
+    def test_request_context_in_decorated_db_api(self) -> None:
+        from oslo_context import context as oslo_context
+
+        ctx = oslo_context.RequestContext(request_id="req-db", overwrite=False)
+        self.addCleanup(setattr, oslo_context._request_store, "context", None)
+        instance_get(ctx, 1)  # type: ignore[arg-type]
+        Manager().build(ctx)  # type: ignore[arg-type]
+        for name in ("db.instance_get", "conductor.build"):
+            self.assertEqual(dict(self.span(name).attributes or {})[
+                "openstack.request_id"], "req-db")

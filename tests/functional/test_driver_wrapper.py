@@ -391,3 +391,26 @@ class TestUnsubclassable(base.TestCase):
         self.assertEqual(trace_driver(Sealed(), "s").run(), 1)
         with self.assertRaises(TypeError):
             trace_driver(bool)
+
+
+class TestRequestContext(base.TestCase):
+    def test_oslo_context_argument_gives_request_attributes(self) -> None:
+        from oslo_context import context as oslo_context
+
+        ctx = oslo_context.RequestContext(request_id="req-abc", project_id="p1",
+                                          user_id="u1", overwrite=False,
+                                          global_request_id="req-global")
+        self.addCleanup(setattr, oslo_context._request_store, "context", None)
+        d = trace_driver(SampleDriver(), "compute")
+        d.spawn(ctx, "vm")
+        d.spawn(context=ctx, instance="vm2")
+        trace_driver(SampleDriver, "cls")().spawn(ctx, "vm3")
+        d.spawn("not a context", "vm4")
+        spans = self.spans()
+        for span in spans[:3]:
+            attrs = dict(span.attributes or {})
+            self.assertEqual(attrs["openstack.request_id"], "req-abc")
+            self.assertEqual(attrs["openstack.global_request_id"], "req-global")
+            self.assertEqual(attrs["openstack.project_id"], "p1")
+            self.assertEqual(attrs["openstack.user_id"], "u1")
+        self.assertNotIn("openstack.request_id", dict(spans[3].attributes or {}))
