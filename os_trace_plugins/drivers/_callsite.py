@@ -33,11 +33,12 @@ from os_trace_plugins.drivers import _generators, masking
 from os_trace_plugins.drivers._request_context import context_position, record_context
 from os_trace_plugins.drivers._spans import end_span, record_error
 
-__all__ = ["CallSite", "TRACER_NAME", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR", "ASYNC",
-           "ASYNC_GENERATOR", "mode_of"]
+__all__ = ["CallSite", "TRACER_NAME", "ARG_PREFIX", "RESULT_ATTR", "SYNC", "GENERATOR",
+           "ASYNC", "ASYNC_GENERATOR", "mode_of"]
 
 LOG = logging.getLogger(__name__)
 
+TRACER_NAME = "os_trace_plugins.drivers"
 ARG_PREFIX = "openstack.arg."
 RESULT_ATTR = "openstack.result"
 
@@ -54,8 +55,6 @@ def _no_parent() -> bool:
     """True when root spans are not wanted and no trace is active."""
     return (not SWITCHES.driver_root_spans
             and not _get_current_span().get_span_context().is_valid)
-
-TRACER_NAME = "os_trace_plugins.drivers"
 
 
 def mode_of(fn: Callable[..., Any]) -> str:
