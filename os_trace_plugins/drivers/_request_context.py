@@ -12,6 +12,7 @@ nothing.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +38,10 @@ def context_position(fn: Callable[..., Any], skip_first: bool,
     """(index in the call's positional args, parameter name), or None."""
     if _RequestContext is None:
         return None
-    code = getattr(fn, "__code__", None)
+    try:  # through functools.wraps layers (nova's @require_context and co.)
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+    except ValueError:  # a __wrapped__ cycle
+        code = None
     if code is None:
         return None
     names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]

@@ -227,3 +227,25 @@ class TestEdgeCases(base.TestCase):
         for name in ("db.instance_get", "conductor.build"):
             self.assertEqual(dict(self.span(name).attributes or {})[
                 "openstack.request_id"], "req-db")
+
+    def test_request_context_through_functools_wraps_layers(self) -> None:
+        import functools
+
+        from oslo_context import context as oslo_context
+
+        def require_context(f):  # type: ignore[no-untyped-def]
+            @functools.wraps(f)
+            def inner(*args, **kwargs):  # type: ignore[no-untyped-def]
+                return f(*args, **kwargs)
+            return inner
+
+        @trace("db")
+        @require_context
+        def volume_get(context: object, volume_id: str) -> str:
+            return volume_id
+
+        ctx = oslo_context.RequestContext(request_id="req-wrapped", overwrite=False)
+        self.addCleanup(setattr, oslo_context._request_store, "context", None)
+        self.assertEqual(volume_get(ctx, "v1"), "v1")
+        self.assertEqual(dict(self.span("db.volume_get").attributes or {})[
+            "openstack.request_id"], "req-wrapped")
