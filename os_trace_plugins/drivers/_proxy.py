@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from typing import Any
 
 from os_trace_plugins._switches import SWITCHES
@@ -143,15 +144,18 @@ def _traced_method(name: str, is_async: bool) -> Any:
     return method
 
 
-_cache: dict[tuple[Any, ...], type] = {}
+# per driver class (weakly: a class that goes away takes its proxies along),
+# per set of traced method names
+_cache: weakref.WeakKeyDictionary[type, dict[tuple[Any, ...], type]] = \
+    weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 
 def proxy_class(cls: type, methods: dict[str, bool]) -> type:
     """The proxy class for instances of ``cls`` tracing ``methods`` (name -> async)."""
-    key = (cls, tuple(sorted(methods.items())))
+    key = tuple(sorted(methods.items()))
     with _cache_lock:
-        found = _cache.get(key)
+        found = _cache.get(cls, {}).get(key)
     if found is not None:
         return found
     ns: dict[str, Any] = {"__slots__": (), "__module__": __name__,
@@ -163,4 +167,4 @@ def proxy_class(cls: type, methods: dict[str, bool]) -> type:
         ns[name] = _traced_method(name, is_async)
     made = type(f"{cls.__name__}TracedProxy", (DriverProxy,), ns)
     with _cache_lock:
-        return _cache.setdefault(key, made)
+        return _cache.setdefault(cls, {}).setdefault(key, made)

@@ -414,3 +414,20 @@ class TestRequestContext(base.TestCase):
             self.assertEqual(attrs["openstack.project_id"], "p1")
             self.assertEqual(attrs["openstack.user_id"], "u1")
         self.assertNotIn("openstack.request_id", dict(spans[3].attributes or {}))
+
+    def test_wrapping_does_not_keep_driver_classes_alive(self) -> None:
+        import gc
+        import weakref
+
+        def make() -> weakref.ref[type]:
+            class Ephemeral:
+                def run(self) -> int:
+                    return 1
+            proxy = trace_driver(Ephemeral(), "e")
+            self.assertEqual(proxy.run(), 1)
+            return weakref.ref(Ephemeral)
+
+        ref = make()
+        self.exporter.clear()  # finished spans hold no class, but keep it tidy
+        gc.collect()
+        self.assertIsNone(ref())
