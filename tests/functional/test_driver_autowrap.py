@@ -162,3 +162,31 @@ class TestStevedoreAndImportutils(base.TestCase):
         os_trace_plugins.shutdown()
         self.assertIs(st_extension.ExtensionManager.__dict__["_load_one_plugin"],
                       self.originals["load"])
+
+
+class TestSighup(base.TestCase):
+    def test_trace_drivers_follows_mutate_config_files(self) -> None:
+        from oslo_config import cfg
+
+        from os_trace_plugins import _switches, opts
+        from os_trace_plugins.drivers import trace_driver
+
+        path = self.config_file({"trace_drivers": True, "driver_root_spans": True,
+                                 "trace_driver_arguments": False})
+        conf = cfg.ConfigOpts()
+        opts.register_opts(conf)
+        conf(args=[], project="os-trace-test", default_config_files=[path])
+        _switches.bind(conf)
+        d = trace_driver(SampleDriver(), "compute")
+        d.spawn("c", "vm")
+        self.assertEqual(len(self.spans()), 1)
+        self.config_file({"trace_drivers": False})
+        conf.mutate_config_files()
+        d.spawn("c", "vm")
+        self.assertEqual(len(self.spans()), 1)
+        self.config_file({"trace_drivers": True, "trace_driver_arguments": True})
+        conf.mutate_config_files()
+        d.spawn("c", "vm")
+        spans = self.spans()
+        self.assertEqual(len(spans), 2)
+        self.assertEqual(dict(spans[1].attributes or {})["openstack.arg.instance"], "'vm'")
