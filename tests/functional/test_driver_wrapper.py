@@ -431,3 +431,30 @@ class TestRequestContext(base.TestCase):
         self.exporter.clear()  # finished spans hold no class, but keep it tidy
         gc.collect()
         self.assertIsNone(ref())
+
+
+class TestNeverBreaksTheHost(base.TestCase):
+    def test_a_failing_tracer_is_logged_and_the_call_goes_through(self) -> None:
+        class BrokenTracer:
+            def start_span(self, *args: object, **kwargs: object) -> None:
+                raise RuntimeError("tracer bug")
+
+        d = trace_driver(SampleDriver(), "b", tracer=BrokenTracer())  # type: ignore[arg-type]
+        with self.assertLogs("os_trace_plugins", level="ERROR") as logs:
+            self.assertEqual(d.spawn("c", "vm")["instance"], "vm")
+            self.assertEqual(list(d.list_instances(2)), ["vm-0", "vm-1"])
+            with self.assertRaises(DriverError):
+                d.reboot("vm")
+        self.assertIn("tracer bug", "\n".join(logs.output))
+
+    def test_a_failing_span_processor_does_not_hide_the_result(self) -> None:
+        from opentelemetry.sdk.trace import SpanProcessor
+
+        class Exploding(SpanProcessor):
+            def on_end(self, span: object) -> None:  # type: ignore[override]
+                raise RuntimeError("processor bug")
+
+        self.provider.add_span_processor(Exploding())
+        d = trace_driver(SampleDriver(), "p")
+        with self.assertLogs("os_trace_plugins", level="ERROR"):
+            self.assertEqual(d.spawn("c", "vm")["instance"], "vm")
