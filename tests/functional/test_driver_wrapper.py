@@ -458,3 +458,25 @@ class TestNeverBreaksTheHost(base.TestCase):
         d = trace_driver(SampleDriver(), "p")
         with self.assertLogs("os_trace_plugins", level="ERROR"):
             self.assertEqual(d.spawn("c", "vm")["instance"], "vm")
+
+
+class TestRealDuration(base.TestCase):
+    def test_generator_and_coroutine_spans_cover_the_work(self) -> None:
+        import time as _time
+
+        class Slow:
+            def rows(self):  # type: ignore[no-untyped-def]
+                for i in range(2):
+                    _time.sleep(0.02)
+                    yield i
+
+            async def wait(self) -> None:
+                await asyncio.sleep(0.03)
+
+        d = trace_driver(Slow(), "slow")
+        self.assertEqual(list(d.rows()), [0, 1])
+        asyncio.run(d.wait())
+        for name, at_least in (("slow.rows", 0.04), ("slow.wait", 0.03)):
+            span = self.span(name)
+            assert span.end_time is not None and span.start_time is not None
+            self.assertGreaterEqual((span.end_time - span.start_time) / 1e9, at_least * 0.9)
