@@ -480,3 +480,30 @@ class TestRealDuration(base.TestCase):
             span = self.span(name)
             assert span.end_time is not None and span.start_time is not None
             self.assertGreaterEqual((span.end_time - span.start_time) / 1e9, at_least * 0.9)
+
+
+class TestConcurrency(base.TestCase):
+    def test_concurrent_calls_keep_their_own_parents(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        d = trace_driver(SampleDriver(), "compute")
+
+        def request(i: int) -> None:
+            with self.tracer.start_as_current_span(f"request-{i}"):
+                for _ in range(5):
+                    d.spawn("c", f"vm-{i}")
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(request, range(8)))
+        spans = self.spans()
+        parents = {s.context.span_id: s for s in spans if s.name.startswith("request-")}
+        children = [s for s in spans if s.name == "compute.spawn"]
+        self.assertEqual(len(children), 40)
+        for child in children:
+            assert child.parent is not None
+            self.assertIn(child.parent.span_id, parents)
+        per_parent = {p: 0 for p in parents}
+        for child in children:
+            assert child.parent is not None
+            per_parent[child.parent.span_id] += 1
+        self.assertEqual(set(per_parent.values()), {5})
