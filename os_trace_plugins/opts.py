@@ -121,6 +121,29 @@ _driver_opts: list[cfg.Opt] = [
         "trace_driver_arguments", default=False, mutable=True,
         help="Record driver call arguments and results (secret-looking names "
              "are masked even then)."),
+    cfg.IntOpt(
+        "driver_argument_max_length", default=256, min=16, mutable=True,
+        help="Each recorded driver argument or result is cut to this many "
+             "characters."),
+    cfg.BoolOpt(
+        "trace_decorated", default=True, mutable=True,
+        help="Trace functions and classes decorated with "
+             "os_trace_plugins.drivers.trace / trace_cls (DB API layer, "
+             "managers). Off: the decorated functions pass straight through."),
+    cfg.BoolOpt(
+        "driver_root_spans", default=True, mutable=True,
+        help="Create driver (and trace/trace_cls decorated) spans for calls "
+             "made outside any trace, such as periodic tasks; each becomes a "
+             "trace of its own, subject to sampling_rate. Off: such calls pass "
+             "straight through and only calls inside a trace are spans "
+             "(OSProfiler's behaviour)."),
+    cfg.BoolOpt(
+        "log_correlation", default=True,
+        help="When tracing is set up, add trace_id and span_id to every log "
+             "record (a filter on the root logger's handlers, installed after "
+             "oslo.log built them), so logging_context_format_string and "
+             "logging_default_format_string can show %(trace_id)s "
+             "%(span_id)s (\"0\" outside a span)."),
 ]
 
 # --- wsgi: API edge and outgoing HTTP ---------------------------------------
