@@ -101,12 +101,10 @@ def exception_type(exc: BaseException) -> str:
     if isinstance(remote, str) and remote and type(exc).__name__ == "RemoteError":
         return remote
     cls = type(exc)
-    name = cls.__name__
-    if name.endswith("_Remote"):
-        base = cls.__mro__[1]
-        return f"{base.__module__}.{base.__qualname__}"
+    if cls.__name__.endswith("_Remote"):
+        cls = cls.__mro__[1]
     module = cls.__module__
-    return name if module == "builtins" else f"{module}.{cls.__qualname__}"
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def set_error(span: Span, exc: BaseException, expected: bool = False) -> None:

@@ -67,6 +67,9 @@ class StrictContext:
                  project_id: str | None = None) -> None:
         self.request_id, self.user_id, self.project_id = request_id, user_id, project_id
 
+    def redacted_copy(self) -> StrictContext:  # what Notifier asks of a context
+        return StrictContext(**self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "user_id": self.user_id,
                 "project_id": self.project_id}
