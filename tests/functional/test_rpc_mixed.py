@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 import oslo_messaging as om
-from oslo_context import context as oslo_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
+from oslo_context import context as oslo_context
 from osprofiler import profiler
 
 from os_trace_plugins._switches import SWITCHES
