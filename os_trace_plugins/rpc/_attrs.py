@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 __all__ = [
-    "RPC_SYSTEM", "system_of_transport", "system_of_incoming", "set_context_attributes",
+    "RPC_SYSTEM", "system_of_transport", "system_of_incoming", "context_attributes",
     "set_error", "exception_type",
 ]
 
@@ -79,16 +79,16 @@ def system_of_incoming(incoming: Any) -> str:
     return system
 
 
-def set_context_attributes(span: Span, ctxt: Any) -> None:
-    """``openstack.*`` ids from a serialized oslo.context dict."""
-    if not isinstance(ctxt, Mapping):
-        return
-    for attr, keys in _CONTEXT_KEYS:
-        for key in keys:
-            value = ctxt.get(key)
-            if value and isinstance(value, str):
-                span.set_attribute(attr, value)
-                break
+def context_attributes(ctxt: Any, into: dict[str, Any]) -> dict[str, Any]:
+    """Add the ``openstack.*`` ids of a serialized oslo.context dict to ``into``."""
+    if isinstance(ctxt, Mapping):
+        for attr, keys in _CONTEXT_KEYS:
+            for key in keys:
+                value = ctxt.get(key)
+                if value and isinstance(value, str):
+                    into[attr] = value
+                    break
+    return into
 
 
 def exception_type(exc: BaseException) -> str:

@@ -54,12 +54,43 @@ MAX_VALUE_LENGTH = 8192
 
 _TRACEPARENT = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[ -~]*)?")
+_TRACEPARENT_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _MASK64 = (1 << 64) - 1
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+_MISSING = object()
+
+try:  # the context key of the span, as set_span_in_context uses it
+    from opentelemetry.trace.propagation import _SPAN_KEY as _SPAN_KEY
+except ImportError:  # pragma: no cover - a future API without it
+    _SPAN_KEY = None  # type: ignore[assignment]
+
+try:  # the context key of the baggage: a dict lookup instead of get_all()'s copy
+    from opentelemetry.baggage import _BAGGAGE_KEY as _BAGGAGE_KEY
+except ImportError:  # pragma: no cover - a future API without it
+    _BAGGAGE_KEY = None  # type: ignore[assignment]
+
+#: The last span context formatted, and its header: a request's calls inside
+#: one (unsampled) parent reuse it.  A tuple swap, so thread-safe.
+_last_formatted: tuple[SpanContext | None, str] = (None, "")
 
 
 def traceparent_of(sc: SpanContext) -> str:
     """The W3C ``traceparent`` value of a span context."""
-    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}"
+    global _last_formatted
+    last = _last_formatted
+    if last[0] is sc:
+        return last[1]
+    header = f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}"
+    _last_formatted = (sc, header)
+    return header
+
+
+def _has_baggage(ctx: Context) -> bool:
+    if _BAGGAGE_KEY is not None:
+        return bool(ctx.get(_BAGGAGE_KEY))
+    return bool(otel_baggage.get_all(ctx))  # pragma: no cover
 
 
 def inject(ctxt: Mapping[str, Any], sc: SpanContext,
@@ -76,7 +107,7 @@ def inject(ctxt: Mapping[str, Any], sc: SpanContext,
     else:
         out.pop("tracestate", None)
     out.pop("baggage", None)
-    if parent is not None and otel_baggage.get_all(parent):
+    if parent is not None and _has_baggage(parent):
         BAGGAGE.inject(out, context=parent)
     return out
 
@@ -96,6 +127,19 @@ def strip(incoming: Any, keys: frozenset[str] = _W3C) -> None:
 
 
 def _parse_traceparent(value: Any) -> SpanContext | str:
+    # fast path: the only version in use, 00, lower-case hex
+    if type(value) is str and len(value) == 55:
+        m = _TRACEPARENT_00.fullmatch(value)
+        if m is not None:
+            tid, sid, flags = m.groups()
+            trace_id, span_id = int(tid, 16), int(sid, 16)
+            if trace_id and span_id:
+                return SpanContext(trace_id, span_id, True,
+                                   _SAMPLED if int(flags, 16) & 1 else _UNSAMPLED)
+    return _parse_traceparent_slow(value)
+
+
+def _parse_traceparent_slow(value: Any) -> SpanContext | str:
     if not isinstance(value, str):
         return f"traceparent is a {type(value).__name__}, not a string"
     if len(value) > 512:
@@ -109,8 +153,8 @@ def _parse_traceparent(value: Any) -> SpanContext | str:
     trace_id, span_id = int(tid, 16), int(sid, 16)
     if not trace_id or not span_id:
         return "traceparent has an all-zero trace or span id"
-    return SpanContext(trace_id, span_id, is_remote=True,
-                       trace_flags=TraceFlags(int(flags, 16) & 0x01))
+    return SpanContext(trace_id, span_id, True,
+                       _SAMPLED if int(flags, 16) & 1 else _UNSAMPLED)
 
 
 def _trace_state(value: Any) -> TraceState | None:
@@ -144,8 +188,14 @@ def from_trace_info(info: Any) -> SpanContext | str:
     span_id = parent & _MASK64
     if not span_id:
         return "trace_info parent_id maps to a zero span id"
-    return SpanContext(trace_id, span_id, is_remote=True,
-                       trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return SpanContext(trace_id, span_id, True, _SAMPLED)
+
+
+def _with_span(sc: SpanContext, parent: Context | None) -> Context:
+    span = NonRecordingSpan(sc)
+    if parent is None and _SPAN_KEY is not None:
+        return Context({_SPAN_KEY: span})  # what set_span_in_context builds, one copy less
+    return trace.set_span_in_context(span, parent or Context())
 
 
 def extract(ctxt: Any, osprofiler: bool = True,
@@ -157,13 +207,12 @@ def extract(ctxt: Any, osprofiler: bool = True,
     ``problem`` names what was wrong with a carrier that had to be ignored.
     W3C wins over ``trace_info`` when both are present and valid.
     """
-    parent = Context()
     if type(ctxt) is not dict:
-        return None, parent, None
+        return None, Context(), None
     problem: str | None = None
     sc: SpanContext | None = None
-    raw = ctxt.get("traceparent")
-    if raw is not None or "traceparent" in ctxt:
+    raw = ctxt.get("traceparent", _MISSING)
+    if raw is not _MISSING:
         parsed = _parse_traceparent(raw)
         if isinstance(parsed, str):
             problem = parsed
@@ -175,19 +224,21 @@ def extract(ctxt: Any, osprofiler: bool = True,
                 if ts is None:
                     problem = "tracestate is not a short string; ignored"
                 elif ts:
-                    sc = SpanContext(sc.trace_id, sc.span_id, True, sc.trace_flags, ts)
+                    sc = SpanContext(parsed.trace_id, parsed.span_id, True,
+                                     parsed.trace_flags, ts)
     if sc is None and osprofiler and OSPROFILER_KEY in ctxt:
         parsed = from_trace_info(ctxt[OSPROFILER_KEY])
         if isinstance(parsed, str):
             problem = parsed if problem is None else f"{problem}; {parsed}"
         else:
             sc, problem = parsed, None
+    parent: Context | None = None
     raw_baggage = ctxt.get("baggage")
     if raw_baggage is not None:
         if isinstance(raw_baggage, str) and len(raw_baggage) <= MAX_VALUE_LENGTH:
-            parent = BAGGAGE.extract({"baggage": raw_baggage}, context=parent)
+            parent = BAGGAGE.extract({"baggage": raw_baggage}, context=Context())
         else:
             problem = problem or "baggage is not a string of at most 8192 characters"
     if sc is not None:
-        parent = trace.set_span_in_context(NonRecordingSpan(sc), parent)
-    return sc, parent, problem
+        return sc, _with_span(sc, parent), problem
+    return None, parent or Context(), problem

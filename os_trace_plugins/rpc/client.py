@@ -68,32 +68,30 @@ def end_span(span: Span, exc: BaseException | None) -> None:
 
 def _rpc_attributes(span: Span, transport: Any, target: Any, message: Any,
                     ctxt: Any, op: str) -> None:
-    span.set_attribute("rpc.system", _attrs.RPC_SYSTEM)
-    span.set_attribute("messaging.system", _attrs.system_of_transport(transport))
-    span.set_attribute("messaging.operation.type", "send")
-    span.set_attribute("messaging.operation.name", op)
+    attrs: dict[str, Any] = {
+        "rpc.system": _attrs.RPC_SYSTEM,
+        "messaging.system": _attrs.system_of_transport(transport),
+        "messaging.operation.type": "send",
+        "messaging.operation.name": op,
+    }
     topic = getattr(target, "topic", None)
     if topic:
-        span.set_attribute("messaging.destination.name", str(topic))
+        attrs["messaging.destination.name"] = str(topic)
     server = getattr(target, "server", None)
     if server:
-        span.set_attribute("oslo_messaging.target.server", str(server))
+        attrs["oslo_messaging.target.server"] = str(server)
     if getattr(target, "fanout", False):
-        span.set_attribute("oslo_messaging.target.fanout", True)
+        attrs["oslo_messaging.target.fanout"] = True
     exchange = getattr(target, "exchange", None)
     if exchange:
-        span.set_attribute("oslo_messaging.target.exchange", str(exchange))
+        attrs["oslo_messaging.target.exchange"] = str(exchange)
     if isinstance(message, Mapping):
-        method = message.get("method")
-        if method:
-            span.set_attribute("rpc.method", str(method))
-        namespace = message.get("namespace")
-        if namespace:
-            span.set_attribute("rpc.service", str(namespace))
-        version = message.get("version")
-        if version:
-            span.set_attribute("oslo_messaging.version", str(version))
-    _attrs.set_context_attributes(span, ctxt)
+        for key, attr in (("method", "rpc.method"), ("namespace", "rpc.service"),
+                          ("version", "oslo_messaging.version")):
+            value = message.get(key)
+            if value:
+                attrs[attr] = str(value)
+    span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 
 def _begin(hook: Hook, transport: Any, target: Any, ctxt: Any, message: Any,

@@ -26,7 +26,7 @@ from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 from os_trace_plugins.rpc.client import begin_send, end_span
-from os_trace_plugins.rpc.server import begin_receive, end_receive, report_bad_carrier
+from os_trace_plugins.rpc.server import begin_receive, end_receive, resume
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
@@ -42,19 +42,22 @@ def _message(obj: Any) -> Mapping[str, Any]:
 
 
 def _notification_attributes(span: Span, system: str, op_type: str,
-                             message: Mapping[str, Any], ctxt: Any) -> None:
-    span.set_attribute("messaging.system", system)
-    span.set_attribute("messaging.operation.type", op_type)
-    span.set_attribute("messaging.operation.name",
-                       "notify" if op_type == "send" else "process")
+                             message: Mapping[str, Any], ctxt: Any,
+                             **extra: Any) -> None:
+    attrs: dict[str, Any] = {
+        "messaging.system": system,
+        "messaging.operation.type": op_type,
+        "messaging.operation.name": "notify" if op_type == "send" else "process",
+    }
     for key in ("event_type", "priority", "publisher_id"):
         value = message.get(key)
         if value:
-            span.set_attribute(f"oslo_messaging.notification.{key}", str(value))
+            attrs[f"oslo_messaging.notification.{key}"] = str(value)
     message_id = message.get("message_id")
     if message_id:
-        span.set_attribute("messaging.message.id", str(message_id))
-    _attrs.set_context_attributes(span, ctxt)
+        attrs["messaging.message.id"] = str(message_id)
+    attrs.update(extra)
+    span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 
 def _begin_send(hook: Hook, transport: Any, target: Any, ctxt: Any,
@@ -63,13 +66,10 @@ def _begin_send(hook: Hook, transport: Any, target: Any, ctxt: Any,
     event_type = msg.get("event_type") or "notification"
     span, out = begin_send(hook.tracer, ctxt, f"{event_type} publish", SpanKind.PRODUCER)
     if span is not None and span.is_recording():
-        def attrs() -> None:
-            _notification_attributes(span, _attrs.system_of_transport(transport),
-                                     "send", msg, ctxt)
-            topic = getattr(target, "topic", None)
-            if topic:
-                span.set_attribute("messaging.destination.name", str(topic))
-        _safety.safe_call("notification producer attributes", attrs)
+        topic = getattr(target, "topic", None)
+        _safety.safe_call("notification producer attributes", _notification_attributes,
+                          span, _attrs.system_of_transport(transport), "send", msg, ctxt,
+                          **({"messaging.destination.name": str(topic)} if topic else {}))
     return span, out
 
 
@@ -102,12 +102,15 @@ def make_send_notification(hook: Hook) -> Factory:
 
 
 def _begin_one(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
-    msg = _message(incoming.message)
     ctxt = incoming.ctxt
+    sc, parent = resume(incoming, "notification")
+    if sc is not None and not sc.trace_flags.sampled:
+        return None, otel_context.attach(parent)
+    msg = _message(incoming.message)
     event_type = msg.get("event_type") or "notification"
-    span, ctx = begin_receive(hook.tracer, incoming, f"{event_type} process",
-                              SpanKind.CONSUMER, f"notification ({event_type})")
-    if span is not None and span.is_recording():
+    span, ctx = begin_receive(hook.tracer, f"{event_type} process", SpanKind.CONSUMER,
+                              parent)
+    if span.is_recording():
         _safety.safe_call("notification consumer attributes", _notification_attributes,
                           span, _attrs.system_of_incoming(incoming), "process", msg, ctxt)
     return span, otel_context.attach(ctx)
@@ -118,27 +121,25 @@ def _begin_batch(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
     links: list[Link] = []
     event_types: set[str] = set()
     for one in messages:
-        sc, _, problem = carrier.extract(getattr(one, "ctxt", None))
-        if problem is not None:
-            report_bad_carrier("notification", problem)
+        sc, _ = resume(one, "notification")
         if sc is not None:
             links.append(Link(sc))
-        carrier.strip(one, carrier.ALL_KEYS)
         event_type = _message(getattr(one, "message", None)).get("event_type")
         if isinstance(event_type, str):
             event_types.add(event_type)
     name = (f"{next(iter(event_types))} process" if len(event_types) == 1
             else "notifications process")
-    span, ctx = begin_receive(hook.tracer, incoming, name, SpanKind.CONSUMER,
-                              "notification batch", links=links, parent=Context())
-    if span is not None and span.is_recording():
+    # a batch has many parents: a new root, linked to each producer
+    span, ctx = begin_receive(hook.tracer, name, SpanKind.CONSUMER, Context(), links=links)
+    if span.is_recording():
         def attrs() -> None:
             system = (_attrs.system_of_incoming(messages[0]) if messages
                       else "oslo.messaging")
             first = _message(getattr(messages[0], "message", None)) if messages else {}
+            first = {k: first.get(k) for k in ("event_type", "priority", "publisher_id")}
             _notification_attributes(span, system, "process",
-                                     first if len(event_types) == 1 else {}, None)
-            span.set_attribute("messaging.batch.message_count", len(messages))
+                                     first if len(event_types) == 1 else {}, None,
+                                     **{"messaging.batch.message_count": len(messages)})
         _safety.safe_call("notification batch attributes", attrs)
     return span, otel_context.attach(ctx)
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
     from os_trace_plugins.rpc._patch import Patch
 
-__all__ = ["make_dispatch", "begin_receive", "end_receive", "BAD_CARRIER_LOG",
+__all__ = ["make_dispatch", "resume", "begin_receive", "end_receive", "BAD_CARRIER_LOG",
            "report_bad_carrier"]
 
 LOG = logging.getLogger("os_trace_plugins.rpc")
@@ -55,23 +55,28 @@ def report_bad_carrier(what: str, problem: str) -> None:
         "(it is delivered, traced as a new root): %s", what, problem)
 
 
-def begin_receive(tracer: trace.Tracer, incoming: Any, name: str, kind: SpanKind,
-                  what: str, links: list[Link] | None = None,
-                  parent: Context | None = None) -> tuple[Span | None, Context]:
-    """Extract, strip and start; returns ``(span or None, context to attach)``.
+def resume(incoming: Any, what: str) -> tuple[SpanContext | None, Context]:
+    """Extract the carrier of ``incoming`` and strip it; ``(remote sc, parent)``.
 
-    Inside an unsampled trace no span is started; the remote context is
-    returned anyway so calls made by the endpoint carry the decision on.  The
-    caller attaches the context as its very last step, so nothing that can
-    fail runs between attach and the ``try/finally`` that detaches.
+    A problem with the carrier is logged (rate-limited) and the carrier
+    ignored; ``what`` names the message kind in that line.
     """
-    if parent is None:
-        sc, parent, problem = carrier.extract(incoming.ctxt)
-        if problem is not None:
-            report_bad_carrier(what, problem)
-        carrier.strip(incoming, carrier.ALL_KEYS)
-        if sc is not None and not sc.trace_flags.sampled:
-            return None, parent
+    sc, parent, problem = carrier.extract(incoming.ctxt)
+    if problem is not None:
+        message = incoming.message if isinstance(incoming.message, Mapping) else {}
+        name = message.get("method") or message.get("event_type")
+        report_bad_carrier(f"{what} ({name})" if name else what, problem)
+    carrier.strip(incoming, carrier.ALL_KEYS)
+    return sc, parent
+
+
+def begin_receive(tracer: trace.Tracer, name: str, kind: SpanKind, parent: Context,
+                  links: list[Link] | None = None) -> tuple[Span, Context]:
+    """Start the span; returns it and the context to attach.
+
+    The caller attaches that context as its very last step, so nothing that
+    can fail runs between attach and the ``try/finally`` that detaches.
+    """
     span = tracer.start_span(name, context=parent, kind=kind, links=links)
     return span, trace.set_span_in_context(span, parent)
 
@@ -95,6 +100,11 @@ def _is_call(incoming: Any) -> bool:
 
 
 def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
+    ctxt = incoming.ctxt
+    sc, parent = resume(incoming, "RPC message")
+    if sc is not None and not sc.trace_flags.sampled:
+        # unsampled trace: no span, but calls made by the endpoint carry it on
+        return None, otel_context.attach(parent)
     message = incoming.message
     if not isinstance(message, Mapping):
         message = {}
@@ -102,11 +112,9 @@ def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
     namespace = message.get("namespace")
     qualified = f"{namespace}.{method}" if namespace else str(method)
     is_call = _is_call(incoming)
-    ctxt = incoming.ctxt
-    span, ctx = begin_receive(
-        hook.tracer, incoming, f"{qualified} process",
-        SpanKind.SERVER if is_call else SpanKind.CONSUMER, f"RPC message ({qualified})")
-    if span is not None and span.is_recording():
+    span, ctx = begin_receive(hook.tracer, f"{qualified} process",
+                              SpanKind.SERVER if is_call else SpanKind.CONSUMER, parent)
+    if span.is_recording():
         _safety.safe_call("rpc server attributes", _set_attributes, span, incoming,
                           message, ctxt, is_call)
     return span, otel_context.attach(ctx)
@@ -114,20 +122,18 @@ def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
 
 def _set_attributes(span: Span, incoming: Any, message: Mapping[str, Any], ctxt: Any,
                     is_call: bool) -> None:
-    method = message.get("method")
-    namespace = message.get("namespace")
-    span.set_attribute("rpc.system", _attrs.RPC_SYSTEM)
-    span.set_attribute("messaging.system", _attrs.system_of_incoming(incoming))
-    span.set_attribute("messaging.operation.type", "process")
-    span.set_attribute("messaging.operation.name", "call" if is_call else "cast")
-    if method:
-        span.set_attribute("rpc.method", str(method))
-    if namespace:
-        span.set_attribute("rpc.service", str(namespace))
-    version = message.get("version")
-    if version:
-        span.set_attribute("oslo_messaging.version", str(version))
-    _attrs.set_context_attributes(span, ctxt)
+    attrs: dict[str, Any] = {
+        "rpc.system": _attrs.RPC_SYSTEM,
+        "messaging.system": _attrs.system_of_incoming(incoming),
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "call" if is_call else "cast",
+    }
+    for key, attr in (("method", "rpc.method"), ("namespace", "rpc.service"),
+                      ("version", "oslo_messaging.version")):
+        value = message.get(key)
+        if value:
+            attrs[attr] = str(value)
+    span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 
 def make_dispatch(hook: Hook, expected_exc: type[BaseException],
