@@ -122,8 +122,11 @@ def has_carrier(ctxt: Any) -> bool:
 def strip(incoming: Any, keys: frozenset[str] = _W3C) -> None:
     """Remove trace keys from ``incoming.ctxt`` (a filtered copy, never in place)."""
     ctxt = incoming.ctxt
-    if type(ctxt) is dict and any(k in ctxt for k in keys):
-        incoming.ctxt = {k: v for k, v in ctxt.items() if k not in keys}
+    if type(ctxt) is dict and not keys.isdisjoint(ctxt):
+        copy = dict(ctxt)
+        for key in keys:
+            copy.pop(key, None)
+        incoming.ctxt = copy
 
 
 def _parse_traceparent(value: Any) -> SpanContext | str:

@@ -39,20 +39,22 @@ __all__ = ["make_send", "begin_send", "end_span"]
 _CALL, _CAST = SpanKind.CLIENT, SpanKind.PRODUCER
 
 
-def begin_send(tracer: trace.Tracer, ctxt: Any, name: str, kind: SpanKind,
-               ) -> tuple[Span | None, Any]:
+def begin_send(tracer: trace.Tracer, ctxt: Any, name: str | Callable[[], str],
+               kind: SpanKind) -> tuple[Span | None, Any]:
     """Start the producer-side span; return it (or None) and the ctxt to send.
 
-    Inside an unsampled trace no span is started and the current context is
+    Inside an unsampled trace no span is started (``name`` may be a callable
+    so that case does not even build it) and the current context is
     propagated unchanged.  A ctxt that is not a mapping cannot carry anything
     and is sent untouched.
     """
     current = otel_context.get_current()
     psc = trace.get_current_span(current).get_span_context()
-    mapping = isinstance(ctxt, Mapping)
-    if psc.is_valid and not psc.trace_flags.sampled:
+    mapping = type(ctxt) is dict or isinstance(ctxt, Mapping)
+    if not psc.trace_flags & 1 and psc.is_valid:
         return None, (carrier.inject(ctxt, psc, current) if mapping else ctxt)
-    span = tracer.start_span(name, context=current, kind=kind)
+    span = tracer.start_span(name if isinstance(name, str) else name(), context=current,
+                             kind=kind)
     sc = span.get_span_context()
     if mapping and sc.is_valid:
         ctxt = carrier.inject(ctxt, sc, current)
@@ -101,10 +103,14 @@ def _begin(hook: Hook, transport: Any, target: Any, ctxt: Any, message: Any,
         op, kind = "call", _CALL
     else:
         op, kind = ("fanout" if getattr(target, "fanout", False) else "cast"), _CAST
-    method = message.get("method") if isinstance(message, Mapping) else None
-    namespace = message.get("namespace") if isinstance(message, Mapping) else None
-    qualified = f"{namespace}.{method}" if namespace else str(method)
-    span, out = begin_send(hook.tracer, ctxt, f"{qualified} {op}", kind)
+
+    def name() -> str:
+        if not isinstance(message, Mapping):
+            return f"None {op}"
+        method, namespace = message.get("method"), message.get("namespace")
+        return f"{namespace}.{method} {op}" if namespace else f"{method} {op}"
+
+    span, out = begin_send(hook.tracer, ctxt, name, kind)
     if span is not None and span.is_recording():
         _safety.safe_call("rpc caller attributes", _rpc_attributes, span, transport,
                           target, message, ctxt, op)

@@ -63,8 +63,9 @@ def _notification_attributes(span: Span, system: str, op_type: str,
 def _begin_send(hook: Hook, transport: Any, target: Any, ctxt: Any,
                 message: Any) -> tuple[Span | None, Any]:
     msg = _message(message)
-    event_type = msg.get("event_type") or "notification"
-    span, out = begin_send(hook.tracer, ctxt, f"{event_type} publish", SpanKind.PRODUCER)
+    span, out = begin_send(hook.tracer, ctxt,
+                           lambda: f"{msg.get('event_type') or 'notification'} publish",
+                           SpanKind.PRODUCER)
     if span is not None and span.is_recording():
         topic = getattr(target, "topic", None)
         _safety.safe_call("notification producer attributes", _notification_attributes,
@@ -104,7 +105,7 @@ def make_send_notification(hook: Hook) -> Factory:
 def _begin_one(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
     ctxt = incoming.ctxt
     sc, parent = resume(incoming, "notification")
-    if sc is not None and not sc.trace_flags.sampled:
+    if sc is not None and not sc.trace_flags & 1:
         return None, otel_context.attach(parent)
     msg = _message(incoming.message)
     event_type = msg.get("event_type") or "notification"

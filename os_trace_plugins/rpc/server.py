@@ -102,7 +102,7 @@ def _is_call(incoming: Any) -> bool:
 def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
     ctxt = incoming.ctxt
     sc, parent = resume(incoming, "RPC message")
-    if sc is not None and not sc.trace_flags.sampled:
+    if sc is not None and not sc.trace_flags & 1:
         # unsampled trace: no span, but calls made by the endpoint carry it on
         return None, otel_context.attach(parent)
     message = incoming.message
@@ -156,6 +156,14 @@ def make_dispatch(hook: Hook, expected_exc: type[BaseException],
             if started is None:
                 return original(self, incoming)
             span, token = started
+            if span is None:  # unsampled trace: only a context to detach
+                try:
+                    return original(self, incoming)
+                finally:
+                    try:
+                        otel_context.detach(token)  # type: ignore[arg-type]
+                    except Exception as exc:
+                        _safety.report_failure("rpc server hook (detach)", exc)
             try:
                 result = original(self, incoming)
             except expected_exc as exc:
