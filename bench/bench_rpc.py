@@ -42,6 +42,7 @@ from oslo_messaging.rpc import server as rpc_server
 
 from bench.harness import interleave, table
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.export.sampler import build_sampler
 from os_trace_plugins.rpc import client, server
 from os_trace_plugins.rpc.hook import RPCHook
 from tests.base import make_conf
@@ -88,6 +89,12 @@ def hook_path(provider: TracerProvider, quick: bool) -> str:
     ours_send = client.make_send(hook)(orig_send, _ActivePatch())  # type: ignore[arg-type]
     ours_dispatch = server.make_dispatch(hook, rpc_dispatcher.ExpectedException)(
         orig_dispatch, _ActivePatch())  # type: ignore[arg-type]
+    # periodic tasks call with no parent: the root sampler decides (rate 0 here)
+    root0 = RPCHook()
+    root0.tracer = TracerProvider(sampler=build_sampler()).get_tracer("os_trace_plugins.rpc")
+    root0_send = client.make_send(root0)(orig_send, _ActivePatch())  # type: ignore[arg-type]
+    root0_dispatch = server.make_dispatch(root0, rpc_dispatcher.ExpectedException)(
+        orig_dispatch, _ActivePatch())  # type: ignore[arg-type]
     c_tracer = provider.get_tracer("contrib")
     c_send, c_dispatch = contrib.inject_trace(c_tracer), contrib.rpc_server_wrapper(c_tracer)
 
@@ -98,6 +105,10 @@ def hook_path(provider: TracerProvider, quick: bool) -> str:
     def ours() -> None:
         ours_send(None, TARGET, dict(CTXT), MESSAGE, True)
         ours_dispatch(None, FakeIncomingMessage(box[0], MESSAGE, None, None))
+
+    def ours_root0() -> None:
+        root0_send(None, TARGET, dict(CTXT), MESSAGE, True)
+        root0_dispatch(None, FakeIncomingMessage(box[0], MESSAGE, None, None))
 
     def builtin_pair() -> None:
         ctxt = dict(CTXT)
@@ -125,6 +136,7 @@ def hook_path(provider: TracerProvider, quick: bool) -> str:
         "ours, trace_rpc off": _in(parent, ours),
         "ours, unsampled trace": _in(UNSAMPLED, ours),
         "ours, sampled": _in(parent, ours),
+        "ours, no parent, sampling_rate 0": _in(None, ours_root0),
         "oslo.messaging built-in, sampled": _in(parent, builtin_pair),
         "contrib 0.13, sampled": _in(parent, contrib_pair),
         "contrib 0.13, unsampled trace": _in(UNSAMPLED, contrib_pair),
@@ -139,8 +151,10 @@ def hook_path(provider: TracerProvider, quick: bool) -> str:
     results = interleave(
         cases, inner=300 if quick else 2000, rounds=5 if quick else 15,
         setup={"ours, trace_rpc off": switch(False),
+               "ours, no parent, sampling_rate 0": lambda: SWITCHES.set("sampling_rate", 0.0),
                "oslo.messaging built-in, sampled": builtin_on(True)},
         teardown={"ours, trace_rpc off": switch(True),
+                  "ours, no parent, sampling_rate 0": lambda: SWITCHES.set("sampling_rate", 1.0),
                   "oslo.messaging built-in, sampled": builtin_on(False)})
     return table("Hook path alone: one send + one receive hook, µs per message "
                  "(perf_counter)", results, "no instrumentation",
