@@ -1,7 +1,8 @@
 """RabbitMQ, caller and servers in separate processes: the trace crosses processes.
 
-Two child processes (servers ``a`` and ``b`` on one topic, ``a`` also a
-notification listener) export their spans as JSON lines to a file each; the
+Three child processes (servers ``a`` and ``b`` on one topic, ``a`` also a
+notification listener; ``plain`` without os_trace_plugins, only oslo.messaging's
+built-in tracing) export their spans as JSON lines to a file each; the
 test process is the caller with the in-memory exporter.  Parent/child links
 are asserted across the process boundary.  Children are bounded: they exit
 when their stdin closes or after ``LIFETIME`` seconds, and are killed in
@@ -21,8 +22,9 @@ from typing import Any
 
 import oslo_messaging as om
 from opentelemetry.trace import SpanKind, StatusCode
+from oslo_context import context as oslo_context
 
-from tests.functional.rpc_env import RPCTestCase
+from tests.functional.rpc_env import ContextSerializer, RPCTestCase
 from tests.services import RABBIT_URL, require_service
 
 HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,7 +46,7 @@ class RabbitRPCTest(RPCTestCase):
         cls.outdir = f"/tmp/{cls.topic_base}"
         os.makedirs(cls.outdir, exist_ok=True)
         cls.children = {}
-        for name in ("a", "b"):
+        for name in ("a", "b", "plain"):
             out = os.path.join(cls.outdir, f"{name}.jsonl")
             code = "from tests.real import test_rpc_rabbit as m; m.child()"
             proc = subprocess.Popen(
@@ -136,6 +138,18 @@ class RabbitRPCTest(RPCTestCase):
             consumer = self.find(name, "echo process", producer.context.trace_id)
             self.assertEqual(consumer["parent"], producer.context.span_id)
 
+    def test_peer_with_only_builtin_tracing(self) -> None:
+        # "plain": no os_trace_plugins, oslo.context serializer, oslo.messaging's
+        # own [oslo_messaging_tracing] on: it keeps working and joins our trace
+        ctx = oslo_context.RequestContext(request_id="req-plain")
+        with self.tracer.start_as_current_span("api"):
+            got = self.client(topic=self.topic + "-plain", server="plain",
+                              serializer=ContextSerializer()).call(ctx, "whoami")
+        self.assertEqual(got, "req-plain")
+        caller = self.span("whoami call")
+        theirs = self.find("plain", "whoami receive", caller.context.trace_id)
+        self.assertEqual(theirs["parent"], caller.context.span_id)
+
     def test_notification_to_listener_process(self) -> None:
         notifier = om.Notifier(self.transport, publisher_id="compute.h1", driver="messaging",
                                topics=[self.topic + "-notif"])
@@ -206,7 +220,22 @@ def child() -> None:
         def info(self, *args: Any) -> None:
             pass
 
+    class Plain:
+        def whoami(self, ctxt: Any) -> str:
+            return str(ctxt.request_id)  # a RequestContext rebuilt by from_dict()
+
     transport = om.get_rpc_transport(conf, url=RABBIT_URL)
+    if name == "plain":  # no os_trace_plugins at all, only the built-in tracing
+        for hook in hooks:
+            hook.uninstrument()
+        conf.set_override("tracing_enabled", True, group="oslo_messaging_tracing")
+        srv = om.get_rpc_server(transport, om.Target(topic=topic + "-plain", server=name),
+                                [Plain()], serializer=ContextSerializer())
+        srv.start()
+        print("READY", flush=True)
+        select.select([sys.stdin], [], [], LIFETIME)
+        srv.stop()
+        os._exit(0)
     servers = [om.get_rpc_server(transport, om.Target(topic=topic, server=name),
                                  [Endpoint()])]
     if name == "a":
