@@ -93,6 +93,10 @@ def end_receive(span: Span | None, token: object, exc: BaseException | None,
             span.end()
 
 
+def _has_w3c(ctxt: dict[str, Any]) -> bool:
+    return "traceparent" in ctxt or "baggage" in ctxt or "tracestate" in ctxt
+
+
 def _is_call(incoming: Any) -> bool:
     # rabbit: reply_q is set for a call; fake: _reply_q; kafka has no calls.
     return (getattr(incoming, "reply_q", None) is not None
@@ -143,8 +147,10 @@ def make_dispatch(hook: Hook, expected_exc: type[BaseException],
     def factory(original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
         def dispatch(self: Any, incoming: Any) -> Any:
             if not SWITCHES.trace_rpc or not patch.active:
-                try:
-                    carrier.strip(incoming)
+                try:  # keys another emitter wrote never reach the service serializer
+                    ctxt = incoming.ctxt
+                    if type(ctxt) is dict and _has_w3c(ctxt):
+                        carrier.strip(incoming)
                 except Exception as exc:
                     _safety.report_failure("rpc server hook (strip)", exc)
                 return original(self, incoming)
