@@ -111,6 +111,19 @@ class LiveSwitchTest(RPCTestCase):
         self.assertEqual(len(self.spans()), 4)
         self.assertEqual(len(rec.seen), 3)
 
+    def test_sighup_flips_trace_notifications(self) -> None:
+        path = write_config(f"{self.tmpdir}/svc.conf", {"trace_notifications": False})
+        self.conf(args=[], default_config_files=[path])
+        _switches.bind(self.conf)
+        notifier = om.Notifier(self.transport, publisher_id="p", driver="messaging",
+                               topics=[self.topic])
+        notifier.info({}, "a.b", {})
+        self.assertEqual(self.spans(), [])
+        write_config(path, {"trace_notifications": True})
+        self.conf.mutate_config_files()
+        notifier.info({}, "a.b", {})
+        self.assertEqual([s.name for s in self.spans()], ["a.b publish"])
+
     def test_notifications_switch_independent(self) -> None:
         _switches.SWITCHES.set("trace_rpc", False)
         notifier = om.Notifier(self.transport, publisher_id="p", driver="messaging",
