@@ -87,18 +87,23 @@ def _context_object(environ: dict[str, Any]) -> Any:
 
 
 def openstack_ids(environ: dict[str, Any]) -> dict[str, str]:
-    """``openstack.*`` ids: the oslo.context first, then what middlewares left."""
+    """``openstack.*`` ids.
+
+    Request ids from oslo.middleware's environ keys first (the id the user
+    gets back in ``x-openstack-request-id``), then the oslo.context, then
+    keystonemiddleware's confirmed identity headers.
+    """
     ids: dict[str, str] = {}
+    for name in ("request_id", "global_request_id"):
+        value = environ.get(f"openstack.{name}")
+        if isinstance(value, str) and value:
+            ids[f"openstack.{name}"] = value
     ctx = _context_object(environ)
     if ctx is not None:
         for name in _IDS:
             value = getattr(ctx, name, None)
             if isinstance(value, str) and value:
-                ids[f"openstack.{name}"] = value
-    for name in ("request_id", "global_request_id"):
-        value = environ.get(f"openstack.{name}")
-        if isinstance(value, str) and value:
-            ids.setdefault(f"openstack.{name}", value)
+                ids.setdefault(f"openstack.{name}", value)
     if environ.get("HTTP_X_IDENTITY_STATUS") == "Confirmed":  # keystonemiddleware
         for name, key in (("project_id", "HTTP_X_PROJECT_ID"), ("user_id", "HTTP_X_USER_ID")):
             value = environ.get(key)
