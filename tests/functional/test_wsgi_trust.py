@@ -91,7 +91,7 @@ class BadInputTest(MiddlewareTestBase):
                              "X-Trace-HMAC": mac},
             "osp other key": dict(zip(("X-Trace-Info", "X-Trace-HMAC"),
                                       signing.osprofiler_pack(
-                                          {"base_id": str(uuid.uuid4())}, "nope"))),
+                                          {"base_id": str(uuid.uuid4())}, "nope"), strict=True)),
             "osp hmac only": {"X-Trace-HMAC": mac},
             "garbage baggage": {"traceparent": CLAIMED, "baggage": "=;;,,%%" * 3000},
         }
