@@ -37,6 +37,7 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.wsgi import signing, trust
 from os_trace_plugins.wsgi.attributes import finish_attributes, request_attributes
+from os_trace_plugins.wsgi.presample import Presampler
 
 __all__ = ["TracingMiddleware"]
 
@@ -83,6 +84,7 @@ class TracingMiddleware:
         self._max_age: int | None = int(age) if age not in (None, "") else None
         self._tracer = trace.get_tracer("os_trace_plugins.wsgi", __version__)
         self._key_cache: tuple[str, tuple[str, ...]] = ("", ())
+        self._presampler = Presampler()
 
     @classmethod
     def factory(cls, global_conf: dict[str, Any] | None,
@@ -104,8 +106,10 @@ class TracingMiddleware:
             from oslo_config import cfg
             conf = cfg.CONF
         try:
-            return getattr(conf, opts.GROUP)
-        except Exception:  # group not registered on this ConfigOpts
+            if opts.GROUP not in conf:  # a ConfigOpts is a mapping of its groups
+                return None
+            return conf[opts.GROUP]
+        except Exception:  # not a ConfigOpts we understand
             return None
 
     def _settings(self) -> tuple[tuple[str, ...], int]:
@@ -147,20 +151,28 @@ class TracingMiddleware:
 
     def _start(self, environ: dict[str, Any]) -> tuple[trace.Span, Token[Context]]:
         if "HTTP_TRACEPARENT" in environ or "HTTP_X_TRACE_INFO" in environ:
-            decision = self._decide(environ)
+            decision: trust.Decision | None = self._decide(environ)
         else:
             decision = None
-        if decision is None or decision.context is None:
-            span = self._tracer.start_span(
-                environ.get("REQUEST_METHOD") or "HTTP", _EMPTY, SpanKind.SERVER,
-                links=decision.links if decision is not None else None)
-            parent = _EMPTY
-        else:
-            parent = decision.context
-            span = self._tracer.start_span(environ.get("REQUEST_METHOD") or "HTTP",
-                                           parent, SpanKind.SERVER)
+        name = environ.get("REQUEST_METHOD") or "HTTP"
+        parent = _EMPTY
+        if decision is not None and decision.context is not None:
+            parent = decision.context  # carries the trusted baggage too
+            span = self._tracer.start_span(name, parent, SpanKind.SERVER)
             if decision.root:
                 _make_root(span)
+        else:
+            links = decision.links if decision is not None else None
+            pre = self._presampler.decide()
+            if pre is None:  # not our sampler: the SDK decides
+                span = self._tracer.start_span(name, _EMPTY, SpanKind.SERVER, links=links)
+            elif pre[1]:  # kept: start under the drawn trace id, as a root
+                span = self._tracer.start_span(
+                    name, trace.set_span_in_context(trace.NonRecordingSpan(pre[0]), _EMPTY),
+                    SpanKind.SERVER, links=links)
+                _make_root(span)
+            else:  # dropped: what the SDK would return, minus its cost
+                span = trace.NonRecordingSpan(pre[0])
         if decision is not None and span.is_recording():
             span.set_attribute("os_trace.trust", decision.trust)
         return span, context.attach(trace.set_span_in_context(span, parent))
