@@ -126,6 +126,10 @@ def main(quick: bool = False) -> str:
         f"target off <= 1 µs added: {off:+.2f} µs -> {'met' if off <= 1 else 'NOT met'}",
         f"target on/unsampled/no header <= 5 µs added: {unsampled:+.2f} µs -> "
         f"{'met' if unsampled <= 5 else 'NOT met'}",
+        "'signed traceparent' runs at sampling_rate = 0 and is recorded anyway (a "
+        "verified signature forces recording): HMAC check + a recorded span; "
+        "'oslo.middleware' is its TracingMiddleware on the same TracerProvider and "
+        "sampler (its own OTLP setup bypassed)",
         "minimum over rounds of the per-request mean; a fresh environ dict per "
         "request in every case (the baseline includes it)",
         f"machine: {platform.machine()}, {platform.python_implementation()} "
