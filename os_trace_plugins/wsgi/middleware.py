@@ -138,10 +138,13 @@ class TracingMiddleware:
         if self._off or not SWITCHES.trace_wsgi:
             return self.app(environ, start_response)
         try:
-            span, token = self._start(environ)
+            started = self._start(environ)
         except Exception as exc:
             _safety.report_failure("wsgi middleware (start)", exc)
             return self.app(environ, start_response)
+        if started is None:  # no tracer provider installed: nothing to do
+            return self.app(environ, start_response)
+        span, token = started
         if not span.is_recording():
             try:
                 return self.app(environ, start_response)
@@ -149,7 +152,9 @@ class TracingMiddleware:
                 context.detach(token)
         return self._recorded(span, token, environ, start_response)
 
-    def _start(self, environ: dict[str, Any]) -> tuple[trace.Span, Token[Context]]:
+    def _start(self, environ: dict[str, Any]) -> tuple[trace.Span, Token[Context]] | None:
+        if self._presampler.untraced():
+            return None
         if "HTTP_TRACEPARENT" in environ or "HTTP_X_TRACE_INFO" in environ:
             decision: trust.Decision | None = self._decide(environ)
         else:

@@ -14,7 +14,8 @@ each call gets a CLIENT span and the request carries:
 keystoneauth sessions and the python-*client libraries send through
 ``requests``, so the hook covers them. :func:`keystoneauth_headers` is for code
 that sets headers itself (``session.get(url, headers=keystoneauth_headers())``),
-e.g. while the hook is off.
+e.g. while the hook is off. An operator's "trace this one request" is
+:func:`os_trace_plugins.wsgi.signed_headers` instead (always recorded).
 
 Calls made while instrumentation is suppressed (the OTLP exporter's own POSTs)
 are never traced.
@@ -56,20 +57,22 @@ def _sql_requested() -> bool:
 
 def keystoneauth_headers(key: str | None = None, *, sql: bool | None = None,
                          ) -> dict[str, str]:
-    """Signed trace headers for one keystoneauth/requests call, computed now.
+    """Trace headers for one keystoneauth/requests call, computed now.
 
-    ``key`` defaults to the configured signing key; ``sql`` to whether the
-    current request asked for SQL tracing. Without a key only the W3C
-    ``traceparent`` (+ ``baggage``) is returned: the next API links to it but
-    does not continue it unless it trusts unsigned headers. Never raises.
+    The current span context (and baggage) as W3C headers, plus our signature
+    when a key is at hand (``key``, else the configured signing key), exactly
+    what the ``requests`` hook sends: the next API continues the trace with
+    its sampling decision kept. ``sql`` defaults to whether the current request
+    asked for SQL tracing. No current span: no headers. Never raises.
     """
     def build() -> dict[str, str]:
-        use_key = key or signing_key()
-        want_sql = _sql_requested() if sql is None else sql
-        if use_key:
-            return signing.signed_headers(use_key, sql=want_sql)
         carrier: dict[str, str] = {}
         PROPAGATOR.inject(carrier)
+        use_key = key or signing_key()
+        if use_key and "traceparent" in carrier:
+            want_sql = _sql_requested() if sql is None else sql
+            carrier[signing.SIGNATURE_HEADER] = signing.sign_traceparent(
+                use_key, carrier["traceparent"], sql=want_sql)
         return carrier
     return _safety.safe_call("keystoneauth_headers", build, default={}) or {}
 

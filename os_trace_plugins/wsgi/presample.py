@@ -87,6 +87,7 @@ class Presampler:
 
     def __init__(self) -> None:
         self._provider: Any = None
+        self._untraced = False
         self._ids: Any = None
         self._flags = trace.TraceFlags(0)
         self._rate = -1.0
@@ -94,19 +95,28 @@ class Presampler:
 
     def _refresh(self, provider: Any) -> None:
         self._provider = provider
+        self._untraced = isinstance(provider, (trace.ProxyTracerProvider,
+                                               trace.NoOpTracerProvider))
         self._ids = _eligible(provider)
         random = bool(self._ids is not None and self._ids.is_trace_id_random())
         self._flags = trace.TraceFlags(_RANDOM if random else 0)
+
+    def untraced(self) -> bool:
+        """No tracer provider is installed (tracing not set up): skip everything."""
+        provider = trace.get_tracer_provider()
+        if provider is not self._provider:
+            self._refresh(provider)
+        return self._untraced
 
     def decide(self) -> tuple[trace.SpanContext, bool] | None:
         """(span context, sampled) for a new root, or None: let the SDK decide.
 
         When sampled, the span context is the *parent* to start the span under
         (then made a root); when dropped, it is the span's own context.
+        The provider is the one :meth:`untraced` saw just before.
         """
-        provider = trace.get_tracer_provider()
-        if provider is not self._provider:
-            self._refresh(provider)
+        if self._provider is None:
+            self._refresh(trace.get_tracer_provider())
         ids = self._ids
         if ids is None:
             return None

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 from keystoneauth1 import session as ks_session
-from opentelemetry import baggage, context
+from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from os_trace_plugins._switches import SWITCHES
@@ -136,3 +136,14 @@ class OutgoingTest(base.TestCase):
         self.assertEqual(server.attributes["os_trace.trust"], "signed")
         self.assertIsNotNone(signing.verify_traceparent(
             headers["traceparent"], headers[signing.SIGNATURE_HEADER], (KEY,), 60))
+
+    def test_keystoneauth_headers_keep_the_trace_decision(self) -> None:
+        self.assertEqual(keystoneauth_headers(), {})  # no span: nothing to continue
+        unsampled = trace.NonRecordingSpan(trace.SpanContext(
+            0xABC, 0xDEF, is_remote=False, trace_flags=trace.TraceFlags(0)))
+        with trace.use_span(unsampled):
+            headers = keystoneauth_headers(sql=True)
+        self.assertTrue(headers["traceparent"].endswith("-00"))
+        self.assertEqual(signing.verify_traceparent(
+            headers["traceparent"], headers[signing.SIGNATURE_HEADER], (KEY,), 60),
+            signing.SignedTraceparent(sql=True, root=False))

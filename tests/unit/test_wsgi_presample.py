@@ -61,3 +61,18 @@ class PresampleTest(base.TestCase):
         base.reset_globals()
         trace.set_tracer_provider(self.provider)
         self.assertIsNotNone(Presampler().decide())
+
+    def test_no_provider_installed_is_a_pass_through(self) -> None:
+        base.reset_globals()  # as in a service where tracing is not set up
+        seen = []
+
+        def app(environ: dict, start_response: object) -> list[bytes]:
+            seen.append(trace.get_current_span())
+            return _app(environ, start_response)
+
+        resp = webob.Request.blank("/", headers={"traceparent": "00-" + "1" * 32 + "-"
+                                                 + "2" * 16 + "-01"}).get_response(
+            TracingMiddleware(app))
+        self.assertEqual(resp.status_int, 200)
+        self.assertNotIn("traceparent", resp.headers)
+        self.assertIs(seen[0], trace.INVALID_SPAN)
