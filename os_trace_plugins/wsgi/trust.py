@@ -97,6 +97,10 @@ def decide(environ: dict[str, Any], keys: tuple[str, ...], max_age: int,
                 signing.osprofiler_span_context(osp)), Context())
             return Decision(_with_baggage(ctx, environ, False), trust="osprofiler",
                             root=osp.base_id == osp.parent_id)
+    if not keys and ("HTTP_X_TRACE_INFO" in environ or _SIG_KEY in environ):
+        signing.BAD_INPUT.warning(
+            "no-keys", "os_trace_plugins: a signed trace header arrived but [profiler] "
+            "hmac_keys is empty (or only the public SECRET_KEY): treated as unsigned")
     if "HTTP_TRACEPARENT" not in environ:
         return Decision()
     claimed = _extract_traceparent(environ)

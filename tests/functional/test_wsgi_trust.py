@@ -115,6 +115,19 @@ class BadInputTest(MiddlewareTestBase):
         self.assertEqual(len(logs.records), 1)
 
 
+class NoKeysTest(MiddlewareTestBase):
+    def test_signed_headers_without_keys_are_served_unsigned_and_said_once(self) -> None:
+        self.bind(hmac_keys=" , ")
+        signing.BAD_INPUT.reset()
+        with self.assertLogs("os_trace_plugins.wsgi", logging.WARNING) as logs:
+            for _ in range(5):
+                self.get(headers=signed_headers(KEY))
+        self.assertEqual(len(logs.records), 1)
+        self.assertIn("hmac_keys is empty", logs.output[0])
+        self.assertEqual({s.attributes["os_trace.trust"] for s in self.spans()},
+                         {"unsigned-linked"})
+
+
 class OsloMiddlewareContrastTest(base.TestCase):
     """oslo.middleware 8.2's TracingMiddleware continues any inbound traceparent."""
 
