@@ -66,7 +66,8 @@ class CrossProcessTest(unittest.TestCase):
         cls.receiver = OTLPReceiver().start()
         try:
             url_b = cls._spawn("svc-b", cls.tmp)
-            cls.url_a = cls._spawn("svc-a", cls.tmp, "--downstream", url_b)
+            cls.url_a = cls._spawn("svc-a", cls.tmp, "--downstream", url_b,
+                                   "--leg", "tests.real.wsgi_service:internal_leg")
         except Exception:
             cls.tearDownClass()
             raise
@@ -102,14 +103,17 @@ class CrossProcessTest(unittest.TestCase):
         self.assertEqual(body["downstream"]["baggage"], {"os_trace.sql": "1"})
         self.assertEqual(resp.headers["traceparent"].split("-")[1], trace_id)
 
-        spans = self.spans_of(trace_id, 3)
+        spans = self.spans_of(trace_id, 4)
         by = {(s.service, s.kind): s for s in spans}
-        self.assertEqual(len(spans), 3, [(s.service, s.name) for s in spans])
+        self.assertEqual(len(spans), 4, [(s.service, s.name) for s in spans])
+        leg = by[("svc-a", 1)]  # INTERNAL: the extension point the RPC leg uses
+        self.assertEqual(body["legs"], {"tests.real.wsgi_service:internal_leg": leg.span_id})
         a_server, a_client = by[("svc-a", SERVER)], by[("svc-a", CLIENT)]
         b_server = by[("svc-b", SERVER)]
         self.assertEqual(a_server.parent_span_id, "")  # signer had no span: root
         self.assertNotEqual(a_server.span_id, operator_span)
         self.assertEqual(a_client.parent_span_id, a_server.span_id)
+        self.assertEqual(leg.parent_span_id, a_server.span_id)
         self.assertEqual(b_server.parent_span_id, a_client.span_id)
         self.assertEqual(a_server.attributes["os_trace.trust"], "signed")
         self.assertEqual(b_server.attributes["os_trace.trust"], "signed")
@@ -127,7 +131,7 @@ class CrossProcessTest(unittest.TestCase):
         self.assertEqual(resp.json()["downstream"]["baggage"], {})
         new_trace = resp.headers["traceparent"].split("-")[1]
         self.assertNotEqual(new_trace, claimed)
-        spans = self.spans_of(new_trace, 3)
+        spans = self.spans_of(new_trace, 4)
         a_server = next(s for s in spans if s.service == "svc-a" and s.kind == SERVER)
         self.assertEqual(a_server.links, [(claimed, "00f067aa0ba902b7")])
         self.assertEqual({s.service for s in spans}, {"svc-a", "svc-b"})

@@ -71,6 +71,14 @@ def make_app(conf: Any, downstream: str | None) -> Callable[..., list[bytes]]:
     return app
 
 
+def internal_leg(conf: Any) -> str:
+    """A sample leg: an INTERNAL span inside the request (RPC legs follow this shape)."""
+    from opentelemetry import trace
+
+    with trace.get_tracer("tests.real.leg").start_as_current_span("leg") as span:
+        return f"{span.get_span_context().span_id:016x}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--name", required=True)
