@@ -14,7 +14,11 @@ from typing import Any
 from opentelemetry import trace
 
 __all__ = ["request_attributes", "finish_attributes", "CONTEXT_ENVIRON_KEYS",
-           "route_of"]
+           "KNOWN_METHODS", "route_of", "openstack_ids"]
+
+#: Methods named as such; any other is ``_OTHER`` (semantic conventions).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
+                           "OPTIONS", "TRACE", "PATCH"})
 
 #: Where services keep their oslo.context RequestContext in the environ.
 CONTEXT_ENVIRON_KEYS = ("openstack.context", "oslo.context", "nova.context",
@@ -43,11 +47,14 @@ def _host_port(environ: dict[str, Any]) -> tuple[str, int | None]:
 def request_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
     """Attributes known when the request arrives."""
     path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+    method = environ.get("REQUEST_METHOD") or ""
     attrs: dict[str, Any] = {
-        "http.request.method": environ.get("REQUEST_METHOD") or "_OTHER",
+        "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
         "url.path": path or "/",
         "url.scheme": environ.get("wsgi.url_scheme") or "http",
     }
+    if method not in KNOWN_METHODS:
+        attrs["http.request.method_original"] = method[:64]
     host, port = _host_port(environ)
     if host:
         attrs["server.address"] = host
@@ -117,7 +124,8 @@ def finish_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
     route = route_of(environ)
     if route:
         span.set_attribute("http.route", route)
-        span.update_name(f"{environ.get('REQUEST_METHOD') or 'HTTP'} {route}")
+        method = environ.get("REQUEST_METHOD")
+        span.update_name(f"{method if method in KNOWN_METHODS else 'HTTP'} {route}")
     ids = openstack_ids(environ)
     if ids:
         span.set_attributes(ids)

@@ -36,7 +36,11 @@ from os_trace_plugins import _safety, opts
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.wsgi import signing, trust
-from os_trace_plugins.wsgi.attributes import finish_attributes, request_attributes
+from os_trace_plugins.wsgi.attributes import (
+    KNOWN_METHODS,
+    finish_attributes,
+    request_attributes,
+)
 from os_trace_plugins.wsgi.presample import Presampler
 
 __all__ = ["TracingMiddleware"]
@@ -159,7 +163,9 @@ class TracingMiddleware:
             decision: trust.Decision | None = self._decide(environ)
         else:
             decision = None
-        name = environ.get("REQUEST_METHOD") or "HTTP"
+        name = environ.get("REQUEST_METHOD")
+        if name not in KNOWN_METHODS:  # bounded span names (semconv: "HTTP")
+            name = "HTTP"
         parent = _EMPTY
         if decision is not None and decision.context is not None:
             parent = decision.context  # carries the trusted baggage too

@@ -71,6 +71,24 @@ class AttributesTest(base.TestCase):
         self.assertEqual(attributes.openstack_ids({"HTTP_X_USER_ID": "forged"}), {})
 
 
+class MethodTest(base.TestCase):
+    def test_unknown_methods_do_not_make_span_names(self) -> None:
+        import webob
+
+        from os_trace_plugins.wsgi import TracingMiddleware
+
+        def app(environ: dict, start_response: object) -> list[bytes]:
+            start_response("200 OK", [])  # type: ignore[operator]
+            return [b""]
+
+        req = webob.Request.blank("/", method="X" * 500)
+        req.get_response(TracingMiddleware(app))
+        span, = self.spans()
+        self.assertEqual(span.name, "HTTP")
+        self.assertEqual(span.attributes["http.request.method"], "_OTHER")
+        self.assertEqual(span.attributes["http.request.method_original"], "X" * 64)
+
+
 class SignCommandTest(base.TestCase):
     def run_cmd(self, *argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
