@@ -145,6 +145,13 @@ _wsgi_opts: list[cfg.Opt] = [
     cfg.IntOpt(
         "signature_max_age", default=3600, min=0,
         help="Seconds a signed trace header stays valid (0: no limit)."),
+    cfg.BoolOpt(
+        "accept_osprofiler_headers", default=True, mutable=True,
+        help="Trust OSProfiler's X-Trace-Info/X-Trace-HMAC headers signed with "
+             "one of hmac_keys (mixed fleets during a migration). They carry no "
+             "timestamp, so a captured pair can be replayed until the key "
+             "changes: switch this off once every client signs with "
+             "os_trace_plugins (X-OS-Trace-Signature, which expires)."),
 ]
 
 # --- store: embedded SQLite span store --------------------------------------

@@ -134,7 +134,8 @@ class TracingMiddleware:
         trust_unsigned = self._trust_unsigned
         if trust_unsigned is None:
             trust_unsigned = bool(SWITCHES.trust_unsigned_traceparent)
-        return trust.decide(environ, keys, max_age, trust_unsigned)
+        return trust.decide(environ, keys, max_age, trust_unsigned,
+                            bool(SWITCHES.accept_osprofiler_headers))
 
     # -- the request path ----------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any],

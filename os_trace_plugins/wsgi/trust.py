@@ -86,10 +86,10 @@ def _with_baggage(ctx: Context, environ: dict[str, Any], sql: bool) -> Context:
 
 
 def decide(environ: dict[str, Any], keys: tuple[str, ...], max_age: int,
-           trust_unsigned: bool) -> Decision:
+           trust_unsigned: bool, accept_osprofiler: bool = True) -> Decision:
     """The parent context of the request described by ``environ``. Never raises
     for bad input (bad headers are logged at a bounded rate and ignored)."""
-    if keys and "HTTP_X_TRACE_INFO" in environ:
+    if keys and accept_osprofiler and "HTTP_X_TRACE_INFO" in environ:
         osp = signing.osprofiler_verify(environ.get("HTTP_X_TRACE_INFO"),
                                         environ.get("HTTP_X_TRACE_HMAC"), keys)
         if osp is not None:

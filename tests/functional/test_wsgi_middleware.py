@@ -224,6 +224,14 @@ class SignedRequestTest(MiddlewareTestBase):
         self.assertEqual(span.parent.span_id, osp_utils.shorten_id(parent_id))
         self.assertEqual(span.attributes["os_trace.trust"], "osprofiler")
 
+    def test_osprofiler_headers_can_be_refused(self) -> None:
+        SWITCHES.set("accept_osprofiler_headers", False)
+        self.get(headers=signing.osprofiler_headers(KEY))
+        self.assertEqual(self.spans(), [])  # served as a plain request, not sampled
+        SWITCHES.set("accept_osprofiler_headers", True)
+        self.get(headers=signing.osprofiler_headers(KEY))
+        self.server_span()
+
     def test_osprofiler_root_header_gives_a_root_span(self) -> None:
         headers = signing.osprofiler_headers(KEY)
         self.get(headers=headers)
