@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import webob
+from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind
 from oslo_config import cfg
 from oslo_middleware import tracing as oslo_tracing
@@ -129,7 +130,8 @@ class NoKeysTest(MiddlewareTestBase):
 
 
 class OsloMiddlewareContrastTest(base.TestCase):
-    """oslo.middleware 8.2's TracingMiddleware continues any inbound traceparent."""
+    """oslo.middleware 8.2's TracingMiddleware continues any inbound traceparent,
+    and leaves its span current (never ended) when the app raises."""
 
     def _oslo(self, app: Any) -> Any:
         conf = cfg.ConfigOpts()
@@ -153,3 +155,19 @@ class OsloMiddlewareContrastTest(base.TestCase):
         self.assertEqual(f"{peer.parent.span_id:016x}", CLAIMED_SPAN)
         self.assertNotEqual(f"{ours.context.trace_id:032x}", CLAIMED_TRACE)
         self.assertIsNone(ours.parent)
+
+    def test_app_exception_peer_leaks_its_span_we_do_not(self) -> None:
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            raise RuntimeError("boom")
+
+        for mw in (self._oslo(app), TracingMiddleware(app, conf=self.conf)):
+            with self.assertRaises(RuntimeError):
+                webob.Request.blank("/").get_response(mw)
+            current = trace.get_current_span()
+            if isinstance(mw, TracingMiddleware):
+                self.assertIs(current, trace.INVALID_SPAN)
+            else:  # oslo.middleware: process_response never runs, the span stays current
+                self.assertTrue(current.is_recording())
+                context.attach(context.Context())  # clean up after the peer
+        ours, = self.spans()  # the peer's span is never ended, so never exported
+        self.assertEqual(ours.attributes["error.type"], "RuntimeError")
