@@ -192,6 +192,7 @@ class TracingMiddleware:
     def _recorded(self, span: trace.Span, token: Token[Context], environ: dict[str, Any],
                   start_response: Callable[..., Any]) -> Iterable[bytes]:
         state: dict[str, Any] = {}
+        request_context = context.get_current()
         _safety.safe_call("wsgi middleware (attributes)", request_attributes,
                           span, environ)
         header = _safety.safe_call("wsgi middleware (traceparent)", _traceparent, span)
@@ -216,7 +217,7 @@ class TracingMiddleware:
             _safety.safe_call("wsgi middleware (finish)", _finish, span, environ, state,
                               None)
             return result
-        return _ClosingIterable(result, span, environ, state)
+        return _ClosingIterable(result, span, environ, state, request_context)
 
 
 def _traceparent(span: trace.Span) -> str:
@@ -252,22 +253,39 @@ def _status_code(status: Any) -> int:
 
 
 class _ClosingIterable:
-    """The app's response iterable; the span ends when the server closes it."""
+    """The app's streamed response; the span ends when the server closes it.
+
+    Each chunk is produced with the request's context attached (and detached
+    within the same call), so work done while streaming (a generator body
+    querying the database) still lands in the request's trace.
+    """
 
     def __init__(self, result: Iterable[bytes], span: trace.Span,
-                 environ: dict[str, Any], state: dict[str, Any]) -> None:
+                 environ: dict[str, Any], state: dict[str, Any], ctx: Context) -> None:
         self._result = result
+        self._iter: Iterator[bytes] | None = None
         self._span = span
         self._environ = environ
         self._state = state
+        self._ctx = ctx
         self._error: BaseException | None = None
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> _ClosingIterable:
+        return self
+
+    def __next__(self) -> bytes:
+        token = context.attach(self._ctx)
         try:
-            yield from self._result
+            if self._iter is None:
+                self._iter = iter(self._result)
+            return next(self._iter)
+        except StopIteration:
+            raise
         except BaseException as exc:
             self._error = exc
             raise
+        finally:
+            context.detach(token)
 
     def close(self) -> None:
         try:

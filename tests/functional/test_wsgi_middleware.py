@@ -134,9 +134,12 @@ class SpanTest(MiddlewareTestBase):
     def test_streamed_body_span_ends_on_close(self) -> None:
         closed: list[bool] = []
 
+        inside: list[Any] = []
+
         class Body:
             def __iter__(self) -> Any:
                 yield b"a"
+                inside.append(trace.get_current_span().get_span_context())
                 yield b"b"
 
             def close(self) -> None:
@@ -155,10 +158,30 @@ class SpanTest(MiddlewareTestBase):
         result.close()  # type: ignore[attr-defined]
         self.assertEqual(closed, [True])
         span = self.server_span()
+        self.assertEqual(inside[0].span_id, span.context.span_id)  # streamed in context
+        self.assertIs(trace.get_current_span(), trace.INVALID_SPAN)
         self.assertEqual(span.attributes["http.response.status_code"], 200)
         self.assertEqual([v for k, v in captured["headers"] if k == "traceparent"],
                          [f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-"
                           f"{int(span.context.trace_flags):02x}"])
+
+    def test_streamed_body_error_marks_the_span(self) -> None:
+        def body() -> Any:
+            yield b"a"
+            raise ValueError("disk gone")
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            start_response("200 OK", [])
+            return body()
+
+        result = TracingMiddleware(app, conf=self.conf)(
+            webob.Request.blank("/").environ, lambda s, h, e=None: None)
+        with self.assertRaises(ValueError):
+            list(result)
+        result.close()  # type: ignore[attr-defined]
+        span = self.server_span()
+        self.assertEqual(span.attributes["error.type"], "ValueError")
+        self.assertEqual(span.status.status_code, StatusCode.ERROR)
 
     def test_switch_off_is_a_pass_through_and_follows_the_switch(self) -> None:
         SWITCHES.set("trace_wsgi", False)
