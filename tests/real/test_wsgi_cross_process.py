@@ -136,3 +136,23 @@ class CrossProcessTest(unittest.TestCase):
         self.assertEqual(a_server.links, [(claimed, "00f067aa0ba902b7")])
         self.assertEqual({s.service for s in spans}, {"svc-a", "svc-b"})
         self.assertEqual(self.spans_of(claimed, 0), [])
+
+    def test_osprofiler_client_headers_line_up_with_its_base_id(self) -> None:
+        from osprofiler import profiler
+        from osprofiler import web as osp_web
+
+        profiler.init(KEY)  # what `openstack --os-profile KEY` does
+        try:
+            headers = osp_web.get_trace_id_headers()
+            base_id = profiler.get().get_base_id()
+        finally:
+            profiler.clean()
+        resp = requests.get(self.url_a + "/call", headers=headers, timeout=20)
+        self.assertEqual(resp.status_code, 200)
+        trace_id = f"{uuid.UUID(base_id).int:032x}"
+        self.assertEqual(resp.headers["traceparent"].split("-")[1], trace_id)
+        spans = self.spans_of(trace_id, 4)
+        a_server = next(s for s in spans if s.service == "svc-a" and s.kind == SERVER)
+        self.assertEqual(a_server.attributes["os_trace.trust"], "osprofiler")
+        self.assertEqual(a_server.parent_span_id, "")  # base_id == parent_id: a root
+        self.assertEqual({s.service for s in spans}, {"svc-a", "svc-b"})
