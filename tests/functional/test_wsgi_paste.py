@@ -96,3 +96,27 @@ class PastePipelineTest(base.TestCase):
                         options="enabled = false")
         webob.Request.blank("/").get_response(app)
         self.assertEqual(self.spans(), [])
+
+
+class OSProfilerRegisteredFirstTest(base.TestCase):
+    """nova registers OSProfiler's [profiler] first (hmac_keys default SECRET_KEY)."""
+
+    def test_keys_from_osprofiler_owned_option(self) -> None:
+        from oslo_config import cfg
+        from osprofiler import opts as osp_opts
+
+        from os_trace_plugins import opts
+
+        conf = cfg.ConfigOpts()
+        osp_opts.set_defaults(conf)
+        opts.register_opts(conf)
+        conf(args=[], default_config_files=[])
+        self.assertIn("hmac_keys", opts.foreign_opts(conf))
+        app = TracingMiddleware(app_factory({}), conf=conf)
+        for key in ("SECRET_KEY", "real-key"):  # the public default is not trusted
+            webob.Request.blank("/", headers=signed_headers(key)).get_response(app)
+        conf.set_override("hmac_keys", "SECRET_KEY, real-key", group="profiler")
+        for key in ("SECRET_KEY", "real-key"):
+            webob.Request.blank("/", headers=signed_headers(key)).get_response(app)
+        self.assertEqual([s.attributes["os_trace.trust"] for s in self.spans()],
+                         ["unsigned-linked", "unsigned-linked", "unsigned-linked", "signed"])
