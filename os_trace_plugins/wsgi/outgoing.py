@@ -10,6 +10,10 @@ each call gets a CLIENT span and the request carries:
   traceparent (and the ``sql`` flag when the current request asked for SQL
   tracing), so the next API of the deployment trusts it. The key itself never
   travels.
+- with ``send_osprofiler_headers`` too, for a recorded trace: OSProfiler's
+  ``X-Trace-Info``/``X-Trace-HMAC`` (base_id = the trace id as a UUID,
+  parent_id = the CLIENT span id as a UUID, which OSProfiler's OTLP driver
+  maps back to the same ids), for APIs still running OSProfiler.
 
 keystoneauth sessions and the python-*client libraries send through
 ``requests``, so the hook covers them. :func:`keystoneauth_headers` is for code
@@ -24,6 +28,7 @@ are never traced.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -156,9 +161,17 @@ class RequestsHook(_hooks.Hook):
         PROPAGATOR.inject(carrier, context=ctx)
         for name, value in carrier.items():
             headers[name] = value
-        if key and span.get_span_context().is_valid:
+        sc = span.get_span_context()
+        if key and sc.is_valid:
             headers[signing.SIGNATURE_HEADER] = signing.sign_traceparent(
                 key, carrier["traceparent"], sql=_sql_requested())
+            if sc.trace_flags.sampled and SWITCHES.send_osprofiler_headers:
+                # OSProfiler records whatever it is handed: only recorded traces
+                info, mac = signing.osprofiler_pack(
+                    {"base_id": str(uuid.UUID(int=sc.trace_id)),
+                     "parent_id": str(uuid.UUID(int=sc.span_id))}, key)
+                headers[signing.X_TRACE_INFO] = info
+                headers[signing.X_TRACE_HMAC] = mac
         return span
 
     @staticmethod

@@ -147,3 +147,45 @@ class OutgoingTest(base.TestCase):
         self.assertEqual(signing.verify_traceparent(
             headers["traceparent"], headers[signing.SIGNATURE_HEADER], (KEY,), 60),
             signing.SignedTraceparent(sql=True, root=False))
+
+
+class OSProfilerDownstreamTest(base.TestCase):
+    """A downstream API still running OSProfiler's middleware continues our trace."""
+
+    def test_osprofiler_middleware_gets_our_trace_as_base_id(self) -> None:
+        from osprofiler import _utils as osp_utils
+        from osprofiler import profiler
+        from osprofiler import web as osp_web
+
+        self.bind(hmac_keys=KEY, trace_requests=True, send_osprofiler_headers=True)
+        seen: list[tuple[str, str]] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            p = profiler.get()
+            seen.append((p.get_base_id(), p.get_parent_id()) if p else ("", ""))
+            start_response("200 OK", [])
+            return [b"ok"]
+
+        server = wsgiref.simple_server.make_server(
+            "127.0.0.1", 0, osp_web.WsgiMiddleware(app, hmac_keys=KEY, enabled=True),
+            handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever,
+                                  kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(thread.join, 5)
+        self.addCleanup(server.shutdown)
+        hook = RequestsHook()
+        hook.instrument(self.conf, self.provider)
+        self.addCleanup(hook.uninstrument)
+        url = f"http://127.0.0.1:{server.server_port}/"
+        with self.tracer.start_as_current_span("handler"):
+            requests.get(url, timeout=5)
+        SWITCHES.set("send_osprofiler_headers", False)
+        with self.tracer.start_as_current_span("handler"):
+            requests.get(url, timeout=5)
+        client = [s for s in self.spans() if s.kind == SpanKind.CLIENT][0]
+        base_id, parent_id = seen[0]
+        self.assertEqual(osp_utils.uuid_to_int128(base_id), client.context.trace_id)
+        self.assertEqual(osp_utils.shorten_id(parent_id), client.context.span_id)
+        self.assertEqual(seen[1], ("", ""))  # switched off: OSProfiler sees nothing
