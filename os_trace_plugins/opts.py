@@ -168,6 +168,19 @@ _wsgi_opts: list[cfg.Opt] = [
     cfg.IntOpt(
         "signature_max_age", default=3600, min=0,
         help="Seconds a signed trace header stays valid (0: no limit)."),
+    cfg.BoolOpt(
+        "accept_osprofiler_headers", default=True, mutable=True,
+        help="Trust OSProfiler's X-Trace-Info/X-Trace-HMAC headers signed with "
+             "one of hmac_keys (mixed fleets during a migration). They carry no "
+             "timestamp, so a captured pair can be replayed until the key "
+             "changes: switch this off once every client signs with "
+             "os_trace_plugins (X-OS-Trace-Signature, which expires)."),
+    cfg.BoolOpt(
+        "send_osprofiler_headers", default=False, mutable=True,
+        help="Also sign recorded outgoing requests calls in OSProfiler's format "
+             "(X-Trace-Info/X-Trace-HMAC, base_id = the trace id), so an API "
+             "still running OSProfiler's middleware continues the trace during "
+             "a migration. Needs hmac_keys."),
 ]
 
 # --- store: embedded SQLite span store --------------------------------------

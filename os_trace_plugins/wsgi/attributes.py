@@ -1,0 +1,131 @@
+"""HTTP semantic-convention and ``openstack.*`` attributes of the SERVER span.
+
+Computed only for recording spans. The request half is known at the start;
+the route and the OpenStack ids only once the inner apps ran (routes and
+Flask set the matched route; oslo.middleware's ``RequestId`` sets
+``openstack.request_id``; keystonemiddleware sets the identity headers; the
+service builds its oslo.context and stores it in the environ).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+
+__all__ = ["request_attributes", "finish_attributes", "CONTEXT_ENVIRON_KEYS",
+           "KNOWN_METHODS", "route_of", "openstack_ids"]
+
+#: Methods named as such; any other is ``_OTHER`` (semantic conventions).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
+                           "OPTIONS", "TRACE", "PATCH"})
+
+#: Where services keep their oslo.context RequestContext in the environ.
+CONTEXT_ENVIRON_KEYS = ("openstack.context", "oslo.context", "nova.context",
+                        "cinder.context", "glance.context", "neutron.context",
+                        "manila.context", "placement.context", "heat.context",
+                        "ironic.context", "octavia.context")
+
+_IDS = ("request_id", "global_request_id", "project_id", "user_id")
+
+
+def _host_port(environ: dict[str, Any]) -> tuple[str, int | None]:
+    host = environ.get("HTTP_HOST") or ""
+    if host:
+        if host.startswith("["):  # [v6]:port
+            addr, _, rest = host[1:].partition("]")
+            port_text = rest[1:] if rest.startswith(":") else ""
+        else:
+            addr, _, port_text = host.rpartition(":") if ":" in host else (host, "", "")
+        if port_text.isdigit():
+            return addr, int(port_text)
+        return addr, None
+    port = str(environ.get("SERVER_PORT") or "")
+    return str(environ.get("SERVER_NAME") or ""), int(port) if port.isdigit() else None
+
+
+def request_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
+    """Attributes known when the request arrives."""
+    path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+    method = environ.get("REQUEST_METHOD") or ""
+    attrs: dict[str, Any] = {
+        "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
+        "url.path": path or "/",
+        "url.scheme": environ.get("wsgi.url_scheme") or "http",
+    }
+    if method not in KNOWN_METHODS:
+        attrs["http.request.method_original"] = method[:64]
+    host, port = _host_port(environ)
+    if host:
+        attrs["server.address"] = host
+    if port:
+        attrs["server.port"] = port
+    ua = environ.get("HTTP_USER_AGENT")
+    if ua:
+        attrs["user_agent.original"] = ua[:512]
+    if environ.get("REMOTE_ADDR"):
+        attrs["client.address"] = environ["REMOTE_ADDR"]
+    proto = str(environ.get("SERVER_PROTOCOL") or "")
+    if proto.startswith("HTTP/"):
+        attrs["network.protocol.version"] = proto[5:]
+    span.set_attributes(attrs)
+
+
+def route_of(environ: dict[str, Any]) -> str | None:
+    """The matched route template, where a router told us."""
+    route = environ.get("routes.route")  # python-routes (nova, cinder, neutron...)
+    path = getattr(route, "routepath", None)
+    if isinstance(path, str) and path:
+        return path
+    req = environ.get("werkzeug.request")  # Flask (keystone, placement-like apps)
+    rule = getattr(getattr(req, "url_rule", None), "rule", None)
+    if isinstance(rule, str) and rule:
+        return rule
+    explicit = environ.get("os_trace.route")
+    return explicit if isinstance(explicit, str) and explicit else None
+
+
+def _context_object(environ: dict[str, Any]) -> Any:
+    for key in CONTEXT_ENVIRON_KEYS:
+        obj = environ.get(key)
+        if obj is not None:
+            return obj
+    return None
+
+
+def openstack_ids(environ: dict[str, Any]) -> dict[str, str]:
+    """``openstack.*`` ids.
+
+    Request ids from oslo.middleware's environ keys first (the id the user
+    gets back in ``x-openstack-request-id``), then the oslo.context, then
+    keystonemiddleware's confirmed identity headers.
+    """
+    ids: dict[str, str] = {}
+    for name in ("request_id", "global_request_id"):
+        value = environ.get(f"openstack.{name}")
+        if isinstance(value, str) and value:
+            ids[f"openstack.{name}"] = value
+    ctx = _context_object(environ)
+    if ctx is not None:
+        for name in _IDS:
+            value = getattr(ctx, name, None)
+            if isinstance(value, str) and value:
+                ids.setdefault(f"openstack.{name}", value)
+    if environ.get("HTTP_X_IDENTITY_STATUS") == "Confirmed":  # keystonemiddleware
+        for name, key in (("project_id", "HTTP_X_PROJECT_ID"), ("user_id", "HTTP_X_USER_ID")):
+            value = environ.get(key)
+            if isinstance(value, str) and value:
+                ids.setdefault(f"openstack.{name}", value)
+    return ids
+
+
+def finish_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
+    """Route and OpenStack ids, known once the inner apps ran."""
+    route = route_of(environ)
+    if route:
+        span.set_attribute("http.route", route)
+        method = environ.get("REQUEST_METHOD")
+        span.update_name(f"{method if method in KNOWN_METHODS else 'HTTP'} {route}")
+    ids = openstack_ids(environ)
+    if ids:
+        span.set_attributes(ids)
