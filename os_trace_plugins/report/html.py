@@ -57,7 +57,8 @@ def render_html(trace: Trace) -> str:
 <span class="meta">{len(trace.spans)} spans</span>
 <span class="meta">{len(trace.services)} services: {html.escape(", ".join(trace.services))}</span>
 {err}</header>
-<div id="toolbar"><input id="search" type="search" placeholder="Search spans: name, service, attribute…">
+<div id="toolbar">
+<input id="search" type="search" placeholder="Search: name, service, attribute…">
 <button id="collapse-all">Collapse all</button><button id="expand-all">Expand all</button>
 <span id="hits"></span></div>
 <div id="summary"></div>

@@ -132,6 +132,11 @@ class Trace:
             s.children.sort(key=lambda c: (c.start_ns, c.name))
             stack.extend((c, depth + 1) for c in reversed(s.children))
             s.self_ns = _self_time(s)
+        for s in by_id.values():  # caught in a parent cycle: shown flat, as roots
+            if id(s) not in seen:
+                s.children, s.depth, s.self_ns = [], 0, s.duration_ns
+                roots.append(s)
+                self.spans.append(s)
         self.trace_id = self.roots[0].trace_id
         self.start_ns = min(s.start_ns for s in self.spans)
         self.end_ns = max(s.end_ns for s in self.spans)

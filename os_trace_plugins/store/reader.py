@@ -59,7 +59,8 @@ def _friendly(path: str, exc: sqlite3.Error) -> StoreError:
 class StoreReader:
     """Read-only access to a store file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float | None = None) -> None:
+        timeout = _READ_TIMEOUT_S if timeout is None else timeout
         self.path = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(self.path):
             raise StoreError(f"no span store at {self.path} (nothing exported yet? "
@@ -67,9 +68,9 @@ class StoreReader:
                              f"sqlite:///{self.path}, or pass --store PATH)")
         try:
             self._conn = sqlite3.connect(f"file:{quote(self.path)}?mode=ro", uri=True,
-                                         timeout=_READ_TIMEOUT_S, isolation_level=None,
+                                         timeout=timeout, isolation_level=None,
                                          check_same_thread=False)
-            self._conn.execute(f"PRAGMA busy_timeout = {int(_READ_TIMEOUT_S * 1000)}")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             schema.check_version(version)
             if version < 1:
@@ -159,10 +160,15 @@ class StoreReader:
                 "resource, scope FROM spans WHERE trace_id = ? ORDER BY start_ns",
                 (full,)).fetchall()
         out = []
+        resources: dict[str, Any] = {}  # identical per process: parse each once
         for r in rows:
             try:
-                attributes, events, links, resource = (json.loads(r[i]) for i in
-                                                       (10, 11, 12, 13))
+                attributes = json.loads(r[10])
+                events = json.loads(r[11]) if r[11] != "[]" else []
+                links = json.loads(r[12]) if r[12] != "[]" else []
+                resource = resources.get(r[13])
+                if resource is None:
+                    resource = resources[r[13]] = json.loads(r[13])
             except ValueError as exc:
                 raise StoreError(f"span {r[1]} of trace {full} is corrupt ({exc})") from None
             out.append({"trace_id": r[0], "span_id": r[1], "parent_id": r[2],

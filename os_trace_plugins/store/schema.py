@@ -77,8 +77,12 @@ CREATE INDEX IF NOT EXISTS trace_services_by_trace ON trace_services (trace_id);
 
 
 def configure_writer(conn: sqlite3.Connection) -> None:
-    """Busy timeout, WAL, incremental auto-vacuum (on a new file)."""
+    """Busy timeout, WAL, incremental auto-vacuum (on a new file).
+
+    A store of a newer schema is refused before anything is changed in it.
+    """
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    check_version(conn.execute("PRAGMA user_version").fetchone()[0])
     # auto_vacuum only takes effect before the first table is created
     conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     _retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
