@@ -26,7 +26,7 @@ __all__ = ["render_html"]
 
 @cache
 def _asset(name: str) -> str:
-    return resources.files("os_trace_plugins.report").joinpath("assets", name).read_text(
+    return resources.files("os_trace_plugins.report").joinpath("assets").joinpath(name).read_text(
         encoding="utf-8")
 
 
