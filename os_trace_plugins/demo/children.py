@@ -31,6 +31,7 @@ class Children:
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
         self._log: IO[str] | None = None
+        self.done: dict[str, int] = {}
 
     def _reader(self, role: str, stream: IO[str]) -> None:
         for line in stream:
@@ -73,6 +74,21 @@ class Children:
                 self.stop(timeout=5)
                 raise DemoError(f"demo {role} exited at start; see {self.log_path}")
         return notes
+
+    def wait_done(self, expected: int, timeout: float) -> bool:
+        """Until the worker and the listener each handled ``expected`` messages."""
+        deadline = time.monotonic() + timeout
+        while any(self.done.get(r, 0) < expected for r in ("worker", "listener")):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                role, line = self._lines.get(timeout=left)
+            except queue.Empty:
+                return False
+            if line.startswith("DONE "):
+                self.done[role] = self.done.get(role, 0) + 1
+        return True
 
     def stop(self, timeout: float) -> list[str]:
         """Close every stdin, wait for the exits (spans are flushed then)."""

@@ -12,10 +12,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+import time
 
 __all__ = ["main", "ROLES"]
 
 ROLES = ("conductor", "worker", "listener")
+
+
+_print_lock = threading.Lock()
+
+
+def _done(instance_id: str) -> None:
+    with _print_lock:
+        print(f"DONE {instance_id}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     conf = topology.demo_conf(args.store, args.key, service_name=f"demo-{args.role}")
     os_trace_plugins.setup(conf, service=f"demo-{args.role}")
     topics = services.Topics(args.suffix)
-    rpc, notif = topology.transports(conf, args.transport_url)
+    rpc, notif = topology.transports(conf, args.transport_url, args.suffix)
     if args.role == "conductor":
         run = topology.start_conductor(conf, rpc, notif, topics, args.db_url)
     elif args.role == "worker":
-        run, _ = topology.start_worker(rpc, topics)
+        run, _ = topology.start_worker(rpc, topics, report=_done)
     else:
-        run, _ = topology.start_listener(notif, topics)
+        run, _ = topology.start_listener(notif, topics, report=_done)
     for note in run.notes:
         print(f"NOTE {note}", flush=True)
     print("READY", flush=True)
@@ -53,10 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdin.read()  # until the demo closes our stdin
     except KeyboardInterrupt:
         pass
+    t0 = time.monotonic()
     run.stop()
+    t1 = time.monotonic()
     rpc.cleanup()
     notif.cleanup()
     os_trace_plugins.shutdown()  # flushes the batch processor into the store
+    logging.getLogger(__name__).debug("stopped in %.2fs, flushed in %.2fs", t1 - t0,
+                                      time.monotonic() - t1)
     return 0
 
 

@@ -194,7 +194,7 @@ def run_demo(o: DemoOptions) -> DemoResult:
     rpc = notif = None
     worker = listener = None
     try:
-        rpc, notif = topology.transports(conf, url)
+        rpc, notif = topology.transports(conf, url, suffix)
         if mode == "threads":
             cond = topology.start_conductor(conf, rpc, notif, topics, db_url)
             notes += cond.notes
@@ -217,7 +217,11 @@ def run_demo(o: DemoOptions) -> DemoResult:
                 for name, flavor, sql in plan]
         ok = sum(1 for _, status in sent if status < 300)
         progress.step("waiting for the cast and the notification to be consumed")
-        _wait_async(worker, listener, ok, mode)
+        if children is not None:
+            if not children.wait_done(ok, timeout=15):
+                notes.append("the worker or the listener did not report in time")
+        else:
+            _wait_async(worker, listener, ok)
     finally:
         if api is not None:
             api.stop()
@@ -247,10 +251,7 @@ def run_demo(o: DemoOptions) -> DemoResult:
                       hooks=loaded, notes=notes)
 
 
-def _wait_async(worker: Any, listener: Any, expected: int, mode: str) -> None:
-    if mode != "threads":
-        time.sleep(0.5)  # the other processes consume; their spans flush at exit
-        return
+def _wait_async(worker: Any, listener: Any, expected: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if len(worker.done) >= expected and len(listener.seen) >= expected:

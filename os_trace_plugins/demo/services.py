@@ -21,6 +21,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import oslo_messaging as messaging
@@ -156,23 +157,30 @@ class Worker:
 
     target = messaging.Target(namespace=WORKER_NS, version="1.0")
 
-    def __init__(self) -> None:
+    def __init__(self, report: Callable[[str], Any] | None = None) -> None:
         self.done: list[str] = []
+        self.report = report
 
     def post_build(self, ctxt: Any, instance_id: str) -> None:
         time.sleep(0.003)  # configure the console, the metadata...
         self.done.append(instance_id)
+        if self.report:
+            self.report(instance_id)
 
 
 class Listener:
     """The notification endpoint: consumes ``instance.create.end``."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: Callable[[str], Any] | None = None) -> None:
         self.seen: list[str] = []
+        self.report = report
 
     def info(self, ctxt: Any, publisher_id: str, event_type: str, payload: Any,
              metadata: Any) -> None:
-        self.seen.append(str((payload or {}).get("instance_id")))
+        instance_id = str((payload or {}).get("instance_id"))
+        self.seen.append(instance_id)
+        if self.report:
+            self.report(instance_id)
         return None
 
 

@@ -76,15 +76,31 @@ def _register_builtin_tracing_opts(conf: cfg.ConfigOpts) -> None:
             pass
 
 
-def transports(conf: cfg.ConfigOpts, url: str) -> tuple[Any, Any]:
+def transports(conf: cfg.ConfigOpts, url: str, suffix: str = "") -> tuple[Any, Any]:
     """(RPC transport, notification transport) for ``url``.
 
     With ``fake://`` both ends of a notification must share one transport
     object (the fake driver's queues live in the object), so the caller
     passes the same pair to every service of the process.
     """
+    if suffix and url.startswith(("rabbit:", "amqp:", "kombu:")):
+        _auto_delete_queues(conf, suffix)
     return (messaging.get_rpc_transport(conf, url=url),
             messaging.get_notification_transport(conf, url=url))
+
+
+def _auto_delete_queues(conf: cfg.ConfigOpts, suffix: str) -> None:
+    """A run's own exchange, auto-deleted with its queues: nothing is left on a
+    shared broker, and nothing of another application's is touched."""
+    try:
+        from oslo_messaging import transport as om_transport
+        from oslo_messaging._drivers import amqp
+        conf.register_opts(om_transport._transport_opts)
+        conf.set_override("control_exchange", f"os_trace_demo_{suffix}")
+        conf.register_opts(amqp.amqp_opts, group="oslo_messaging_rabbit")
+        conf.set_override("amqp_auto_delete", True, group="oslo_messaging_rabbit")
+    except (ImportError, AttributeError, cfg.Error):  # another oslo.messaging layout
+        pass
 
 
 def _stop_server(srv: messaging.MessageHandlingServer) -> None:
@@ -112,15 +128,18 @@ def start_conductor(conf: cfg.ConfigOpts, rpc: Any, notif: Any, topics: services
     return run
 
 
-def start_worker(rpc: Any, topics: services.Topics) -> tuple[Running, services.Worker]:
-    endpoint = services.Worker()
+def start_worker(rpc: Any, topics: services.Topics,
+                 report: Callable[[str], Any] | None = None,
+                 ) -> tuple[Running, services.Worker]:
+    endpoint = services.Worker(report)
     srv = services.start_rpc_server(rpc, topics.worker, endpoint)
     return Running([lambda: _stop_server(srv)]), endpoint
 
 
 def start_listener(notif: Any, topics: services.Topics,
+                   report: Callable[[str], Any] | None = None,
                    ) -> tuple[Running, services.Listener]:
-    endpoint = services.Listener()
+    endpoint = services.Listener(report)
     srv = services.start_listener(notif, topics.notifications, endpoint)
     return Running([lambda: _stop_server(srv)]), endpoint
 
