@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -110,6 +111,26 @@ def find_broker(timeout: float = 0.3) -> bool:
         return False
 
 
+def probe_transport(url: str, timeout: float = 3.0) -> None:
+    """DemoError unless a broker answers at the transport URL's first host."""
+    parts = urlsplit(url)
+    if parts.scheme.split("+")[0] not in ("rabbit", "amqp", "kombu", "kafka"):
+        return
+    netloc = parts.netloc.rsplit("@", 1)[-1].split(",")[0]
+    host, _, port = netloc.rpartition(":")
+    if not host:
+        host, port = netloc, ""
+    default = 9092 if parts.scheme.startswith("kafka") else 5672
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1",
+                                       int(port or default)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"no broker answers at {host}:{port or default} "
+                        f"({getattr(exc, 'strerror', None) or exc}); start it, fix "
+                        f"--transport-url, or use --in-process") from None
+
+
 def _signer() -> tuple[Any, str | None]:
     try:
         from os_trace_plugins.wsgi.signing import signed_headers
@@ -148,6 +169,8 @@ def run_demo(o: DemoOptions) -> DemoResult:
     url = o.transport_url
     if url is None and not o.in_process and find_broker():
         url = BROKER_URL
+    if o.transport_url:
+        probe_transport(o.transport_url)
     mode = "processes" if url else "threads"
     url = url or "fake://"
     workdir = os.path.dirname(os.path.abspath(o.store)) or "."
