@@ -59,8 +59,9 @@
       '<span class="cat">' + esc(s.category) + "</span>" : "") +
       '</div><div class="track"><div class="bar' + (err ? " error" : "") +
       '" style="left:' + left.toFixed(3) + "%;width:" + width.toFixed(3) +
-      "%;background:" + colour[s.service] + '"></div><span class="dur" style="left:' +
-      Math.min(left + width + 0.5, 92).toFixed(3) + '%">' + ms(s.duration_ms) +
+      "%;background:" + colour[s.service] + '"></div><span class="dur" style="' +
+      (left + width > 88 ? "right:" + (100.5 - left).toFixed(3) :
+       "left:" + (left + width + 0.5).toFixed(3)) + '%">' + ms(s.duration_ms) +
       "</span></div></div>");
   }
   var wf = document.getElementById("waterfall");
