@@ -56,41 +56,65 @@ ON CONFLICT (trace_id) DO UPDATE SET
 """
 
 
+_SCALARS = (str, int, float, bool)
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, _SCALARS) or value is None:
         return value
     return str(value)
 
 
 def _attrs(attributes: Any) -> dict[str, Any]:
-    return {str(k): _jsonable(v) for k, v in (attributes or {}).items()}
+    if not attributes:
+        return {}
+    return {str(k): v if isinstance(v, _SCALARS) else _jsonable(v)
+            for k, v in attributes.items()}
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _encode(value)
+
+
+#: resource object -> (service, JSON): a process has one resource, encode it once
+_resources: dict[int, tuple[Any, str, str]] = {}
+
+
+def _resource(resource: Any) -> tuple[str, str]:
+    cached = _resources.get(id(resource))
+    if cached is not None and cached[0] is resource:
+        return cached[1], cached[2]
+    attrs = _attrs(resource.attributes) if resource is not None else {}
+    service = str(attrs.get("service.name") or "unknown_service")
+    if len(_resources) > 64:
+        _resources.clear()
+    _resources[id(resource)] = (resource, service, _dumps(attrs))
+    return service, _resources[id(resource)][2]
 
 
 def span_row(span: ReadableSpan) -> tuple[Any, ...]:
     """The ``spans`` row of a finished SDK span."""
     ctx = span.context
     assert ctx is not None
-    resource = _attrs(span.resource.attributes) if span.resource else {}
-    service = str(resource.get("service.name") or "unknown_service")
+    service, resource = _resource(span.resource)
     parent = f"{span.parent.span_id:016x}" if span.parent is not None else None
     start = span.start_time or 0
     end = span.end_time or start
-    events = [{"name": e.name, "time_ns": e.timestamp, "attributes": _attrs(e.attributes)}
-              for e in span.events]
-    links = [{"trace_id": f"{link.context.trace_id:032x}",
-              "span_id": f"{link.context.span_id:016x}",
-              "attributes": _attrs(link.attributes)} for link in span.links]
+    events = _dumps([{"name": e.name, "time_ns": e.timestamp,
+                      "attributes": _attrs(e.attributes)} for e in span.events]) \
+        if span.events else "[]"
+    links = _dumps([{"trace_id": f"{link.context.trace_id:032x}",
+                     "span_id": f"{link.context.span_id:016x}",
+                     "attributes": _attrs(link.attributes)} for link in span.links]) \
+        if span.links else "[]"
     scope = span.instrumentation_scope.name if span.instrumentation_scope else None
     return (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", parent, service, span.name,
             span.kind.name, start, end, span.status.status_code.name,
-            span.status.description, _dumps(_attrs(span.attributes)), _dumps(events),
-            _dumps(links), _dumps(resource), scope)
+            span.status.description, _dumps(_attrs(span.attributes)), events,
+            links, resource, scope)
 
 
 def _summaries(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], set[tuple[str, str]]]:
