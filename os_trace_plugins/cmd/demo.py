@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     where = ("separate processes over " + result.transport_url
              if result.mode == "processes" else
-             "threads of one process over fake:// (no broker found)")
+             "threads of one process over fake:// ("
+             + ("--in-process" if args.in_process else "no broker found") + ")")
     print()
     print(f"Services ran as {where}.")
     for note in result.notes:

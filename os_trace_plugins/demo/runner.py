@@ -185,7 +185,8 @@ def run_demo(o: DemoOptions) -> DemoResult:
         db_url = f"sqlite:///{db_file}"
     key = secrets.token_hex(16)
     if mode == "threads":
-        progress.step("no broker: services run as threads of this process on fake:// "
+        why = "--in-process" if o.in_process else "no broker on 127.0.0.1:5672"
+        progress.step(f"{why}: services run as threads of this process on fake:// "
                       "(give --transport-url rabbit://... for separate processes)")
     else:
         progress.step(f"starting conductor, worker and listener as processes on {url}")

@@ -59,7 +59,7 @@ class DemoCliTest(unittest.TestCase):
 
     def test_threads_over_fake_transport(self) -> None:
         out = self.check_run("--in-process")
-        self.assertIn("Services ran as threads of one process over fake://", out)
+        self.assertIn("Services ran as threads of one process over fake:// (--in-process)", out)
 
     def test_processes_over_rabbitmq(self) -> None:
         require_service("rabbitmq")
