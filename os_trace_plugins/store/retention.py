@@ -1,10 +1,10 @@
 """Trimming the store: by age (``store_max_age_hours``) and size (``store_max_size_mb``).
 
-Whole traces are removed, oldest first, so a report never shows half a
-trace that retention cut.  Size is the live data (pages in use, not the
-file's high-water mark); freed pages are returned to the filesystem with
-incremental vacuum.  Runs in the exporter's background thread, at start and
-then at most once per :data:`INTERVAL_S`.
+Whole traces are removed (by start time, which is indexed), oldest first,
+so a report never shows half a trace that retention cut.  Size is the live
+data (pages in use, not the file's high-water mark); freed pages go back to
+the filesystem with incremental vacuum.  Runs in the exporter's background
+thread, at start and then at most once per :data:`INTERVAL_S`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def trim(conn: sqlite3.Connection, max_age_hours: float, max_size_mb: float,
         cutoff = now_ns - int(max_age_hours * 3600 * 1e9)
         while True:
             ids = [r[0] for r in conn.execute(
-                "SELECT trace_id FROM traces WHERE end_ns < ? LIMIT ?", (cutoff, _BATCH))]
+                "SELECT trace_id FROM traces WHERE start_ns < ? LIMIT ?",  # indexed
+                (cutoff, _BATCH))]
             if not ids:
                 break
             with _tx(conn):

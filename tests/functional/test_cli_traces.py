@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from unittest import mock
 
@@ -190,3 +191,35 @@ class CliTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertEqual(proc.stderr.strip(),
                          f"os-trace show: trace {'0' * 32} is not in the store {self.store}")
+
+
+class ListingSpeedTest(unittest.TestCase):
+    """10,000 stored traces list in under a second (summaries written directly)."""
+
+    def test_list_10000_traces_under_one_second(self) -> None:
+        from os_trace_plugins.store.exporter import SQLiteSpanExporter
+
+        with tempfile.TemporaryDirectory() as tmp:
+            store = os.path.join(tmp, "spans.db")
+            SQLiteSpanExporter(store).export([])
+            conn = sqlite3.connect(store, isolation_level=None)
+            conn.execute("BEGIN")
+            now = 1_800_000_000 * 10**9
+            conn.executemany(
+                "INSERT INTO traces VALUES (?, ?, ?, 12, ?, 'POST /servers', 'nova-api', "
+                "'POST /servers', 'nova-api')",
+                [(f"{i:032x}", now + i * 10**6, now + i * 10**6 + 5 * 10**6, i % 7 == 0)
+                 for i in range(10_000)])
+            conn.executemany("INSERT INTO trace_services VALUES (?, ?)",
+                             [(svc, f"{i:032x}") for i in range(10_000)
+                              for svc in ("nova-api", "nova-conductor")])
+            conn.execute("COMMIT")
+            conn.close()
+            out = io.StringIO()
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(out):
+                code = main(["list", "--store", store, "--limit", "10000"])
+            elapsed = time.perf_counter() - t0
+        self.assertEqual(code, 0)
+        self.assertEqual(len(out.getvalue().splitlines()), 10_001)
+        self.assertLess(elapsed, 1.0)

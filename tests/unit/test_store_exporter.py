@@ -133,7 +133,7 @@ class RetentionTest(unittest.TestCase):
         new = openstack_trace(rec)
         fill_store(self.path, rec.take(), exporter=exp)
         conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.execute("UPDATE traces SET end_ns = end_ns - 10 * 3600 * 1000000000 "
+        conn.execute("UPDATE traces SET start_ns = start_ns - 10 * 3600 * 1000000000 "
                      "WHERE trace_id = ?", (old,))
         removed = retention.trim(conn, max_age_hours=5, max_size_mb=0)
         self.assertEqual(removed, 1)
