@@ -80,3 +80,53 @@ class DemoCliTest(unittest.TestCase):
         self.assertEqual(proc.stderr.strip().splitlines(),
                          ["os-trace demo: no broker answers at 127.0.0.1:1 (Connection "
                           "refused); start it, fix --transport-url, or use --in-process"])
+
+
+class ServiceNamerTest(unittest.TestCase):
+    """The in-process demo names each span's service from where it runs."""
+
+    def test_entry_spans_name_the_service_and_children_inherit(self) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        from opentelemetry.trace import SpanKind
+
+        from os_trace_plugins.demo.roles import ServiceNamer
+
+        memory = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(ServiceNamer())
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        t = provider.get_tracer("t")
+        with t.start_as_current_span("POST /servers", kind=SpanKind.CLIENT):
+            with t.start_as_current_span("POST", kind=SpanKind.SERVER):
+                with t.start_as_current_span("demo_conductor.build_instance call",
+                                             kind=SpanKind.CLIENT):
+                    with t.start_as_current_span("demo_conductor.build_instance process",
+                                                 kind=SpanKind.SERVER):
+                        with t.start_as_current_span("SELECT", kind=SpanKind.CLIENT):
+                            pass
+                        with t.start_as_current_span("demo_worker.post_build cast",
+                                                     kind=SpanKind.PRODUCER):
+                            with t.start_as_current_span(
+                                    "demo_worker.post_build process",
+                                    kind=SpanKind.CONSUMER):
+                                pass
+                        with t.start_as_current_span("instance.create.end publish",
+                                                     kind=SpanKind.PRODUCER):
+                            with t.start_as_current_span(
+                                    "instance.create.end process", kind=SpanKind.CONSUMER):
+                                pass
+        got = {s.name: (s.attributes or {})["service.name"]
+               for s in memory.get_finished_spans()}
+        self.assertEqual(got, {
+            "POST /servers": "demo-client", "POST": "demo-api",
+            "demo_conductor.build_instance call": "demo-api",
+            "demo_conductor.build_instance process": "demo-conductor",
+            "SELECT": "demo-conductor", "demo_worker.post_build cast": "demo-conductor",
+            "demo_worker.post_build process": "demo-worker",
+            "instance.create.end publish": "demo-conductor",
+            "instance.create.end process": "demo-listener"})
+        provider.shutdown()
