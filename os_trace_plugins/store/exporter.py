@@ -100,6 +100,11 @@ def span_row(span: ReadableSpan) -> tuple[Any, ...]:
     ctx = span.context
     assert ctx is not None
     service, resource = _resource(span.resource)
+    attributes = _attrs(span.attributes)
+    # a process hosting several services names each span's own (see report.model)
+    named = attributes.get("service.name")
+    if isinstance(named, str) and named:
+        service = named
     parent = f"{span.parent.span_id:016x}" if span.parent is not None else None
     start = span.start_time or 0
     end = span.end_time or start
@@ -113,7 +118,7 @@ def span_row(span: ReadableSpan) -> tuple[Any, ...]:
     scope = span.instrumentation_scope.name if span.instrumentation_scope else None
     return (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", parent, service, span.name,
             span.kind.name, start, end, span.status.status_code.name,
-            span.status.description, _dumps(_attrs(span.attributes)), events,
+            span.status.description, _dumps(attributes), events,
             links, resource, scope)
 
 

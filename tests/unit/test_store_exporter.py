@@ -88,6 +88,15 @@ class ExporterTest(unittest.TestCase):
         self.assertEqual((t.span_count, t.error_count), (8, 1))
         self.assertEqual(t.root_name, "POST /v2.1/servers")
 
+    def test_span_attribute_service_name_wins(self) -> None:
+        with self.rec.tracer("one-process").start_as_current_span(
+                "x", attributes={"service.name": "demo-conductor"}):
+            pass
+        fill_store(self.path, self.rec.take()).shutdown()
+        with StoreReader(self.path) as reader:
+            [t] = reader.list_traces(service="demo-conductor")
+        self.assertEqual((t.root_service, t.services), ("demo-conductor", ("demo-conductor",)))
+
     def test_export_never_raises(self) -> None:
         blocker = os.path.join(self.tmp, "file")
         open(blocker, "w").close()
