@@ -111,8 +111,6 @@ def parse_otlp(doc: Any) -> list[dict[str, Any]]:
                 for s in ss.get("spans") or []:
                     out.append(_span(s, service, resource, scope.get("name")))
     except (AttributeError, TypeError, ValueError) as exc:
-        if isinstance(exc, ReportError):
-            raise
         raise ReportError(f"malformed OTLP/JSON trace data ({exc})") from None
     return out
 

@@ -99,7 +99,8 @@ class StoreReader:
                     min_duration_ms: float | None = None, limit: int = 20,
                     ) -> list[TraceSummary]:
         """Most recent traces first, filtered."""
-        where, params = [], []  # type: tuple[list[str], list[Any]]
+        where: list[str] = []
+        params: list[Any] = []
         if service:
             where.append("t.trace_id IN (SELECT trace_id FROM trace_services "
                          "WHERE service = ?)")

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "BUSY_TIMEOUT_MS", "ensure_schema",
            "configure_writer", "check_version"]
+
+T = TypeVar("T")
 
 #: Bump with a migration in :func:`ensure_schema` when the tables change.
 SCHEMA_VERSION = 1
@@ -122,9 +126,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     _retry(create)
 
 
-def _retry(fn: object, attempts: int = 5) -> object:
+def _retry(fn: Callable[[], T], attempts: int = 5) -> T | None:
     """Run ``fn`` again when SQLite reports a lock past the busy timeout."""
-    assert callable(fn)
     for i in range(attempts):
         try:
             return fn()
