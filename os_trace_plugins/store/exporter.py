@@ -17,9 +17,10 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -146,6 +147,27 @@ def _summaries(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], set[
     return [tuple(s) for s in by_trace.values()], services
 
 
+def _off_the_hub(fn: Callable[[list[tuple[Any, ...]]], None],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """Run blocking SQLite work in a real OS thread under eventlet.
+
+    In a monkey-patched service (nova-compute, agents) the batch processor's
+    "thread" is a greenthread: a SQLite call, and above all SQLite's busy
+    wait for another process's write lock, would freeze every greenthread of
+    the service.  eventlet's tpool runs it in a real thread instead.
+    """
+    if "eventlet" in sys.modules:
+        try:
+            from eventlet import patcher, tpool
+            patched = patcher.is_monkey_patched("thread")
+        except Exception:  # a broken or unusual eventlet: run inline
+            patched = False
+        if patched:
+            tpool.execute(fn, rows)
+            return
+    fn(rows)
+
+
 class SQLiteSpanExporter(SpanExporter):
     """Export spans into the SQLite store at ``path``."""
 
@@ -185,14 +207,17 @@ class SQLiteSpanExporter(SpanExporter):
         try:
             rows = [span_row(s) for s in spans if s.context is not None]
             with self._lock:
-                conn = self._connect()
-                self._write(conn, rows)
-                self._maybe_trim(conn)
+                _off_the_hub(self._store, rows)
             return SpanExportResult.SUCCESS
         except Exception as exc:
             self._log.warning("store-export", "os_trace_plugins: %d spans not written "
                               "to the store %s: %s", len(spans), self.path, exc)
             return SpanExportResult.FAILURE
+
+    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+        conn = self._connect()
+        self._write(conn, rows)
+        self._maybe_trim(conn)
 
     def _write(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
