@@ -177,6 +177,7 @@ class SQLiteSpanExporter(SpanExporter):
         self.max_size_mb = max_size_mb
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._inherited: list[sqlite3.Connection] = []
         self._pid = 0
         self._next_trim = 0.0
         self._shutdown = False
@@ -184,8 +185,14 @@ class SQLiteSpanExporter(SpanExporter):
 
     # -- connection ----------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
+        if self._conn is not None:
+            if self._pid == os.getpid():
+                return self._conn
+            # inherited across fork: never use it, never close it either (a
+            # close in the child could checkpoint and delete the WAL under the
+            # parent's open connection); keep it referenced so GC leaves it be
+            self._inherited.append(self._conn)
+            self._conn = None
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, exist_ok=True)

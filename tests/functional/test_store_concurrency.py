@@ -133,3 +133,41 @@ class ReadOnlyTest(unittest.TestCase):
             self.assertEqual([t.trace_id for t in reader.list_traces(errors=True)],
                              [self.trace_id])
         exp.shutdown()
+
+
+FORKER = textwrap.dedent("""
+    import os, sqlite3, sys
+    from tests.store_fixtures import Recorder, openstack_trace
+    from os_trace_plugins.store.exporter import SQLiteSpanExporter
+    store = sys.argv[1]
+    rec = Recorder()
+    exporter = SQLiteSpanExporter(store)
+    openstack_trace(rec)
+    assert exporter.export(rec.take()).name == "SUCCESS"   # parent connection open
+    pid = os.fork()
+    if pid == 0:
+        openstack_trace(rec)
+        ok = exporter.export(rec.take()).name == "SUCCESS"  # reopens in the child
+        del exporter
+        import gc; gc.collect()
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    openstack_trace(rec)
+    assert exporter.export(rec.take()).name == "SUCCESS"   # parent's connection still good
+    exporter.shutdown()
+    conn = sqlite3.connect(store)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    print(conn.execute("SELECT count(*) FROM traces").fetchone()[0])
+""")
+
+
+class ForkTest(unittest.TestCase):
+    def test_fork_reopens_and_leaves_the_parent_connection_alone(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="os-trace-fork-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        proc = subprocess.run([sys.executable, "-c", FORKER, os.path.join(tmp, "s.db")],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "3")
