@@ -11,6 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
     "$VENV/bin/pip" install -q -U pip setuptools wheel
 fi
+echo "== headless Chromium and Graphviz for the HTML/DOT report tests"
+bash tools/install-chromium.sh
 echo "== installing os_trace_plugins[test,bench,grpc]"
 "$VENV/bin/pip" install -q -e '.[test,bench,grpc]'
 echo "== ruff"
