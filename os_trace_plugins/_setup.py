@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanProcessor
 from oslo_config import cfg
 
-from os_trace_plugins import _hooks, _switches, opts
+from os_trace_plugins import _hooks, _safety, _switches, log_correlation, opts
 from os_trace_plugins._version import __version__
 from os_trace_plugins.export import exporters, propagation, sampler
 
@@ -100,6 +100,11 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
     except (cfg.ConfigFileValueError, ValueError) as exc:
         LOG.error("os_trace_plugins: tracing is off: bad [profiler] value: %s", exc)
         return False
+    if group.log_correlation:
+        # Even with tracing off: a format string naming %(trace_id)s must not
+        # fail on every line; outside a span the ids read "0".
+        _safety.safe_call("installing log correlation", log_correlation.install)
+        _state["logs"] = True
     if not group.enabled:
         LOG.debug("os_trace_plugins: [profiler] enabled = false, nothing installed")
         return False
@@ -152,6 +157,8 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
 
 def _teardown() -> None:
     _hooks.unload_hooks()
+    if _state.pop("logs", False):
+        _safety.safe_call("removing log correlation", log_correlation.uninstall)
     _switches.unbind()
     processor = _state.pop("processor", None)
     provider = _state.pop("provider", None)

@@ -139,9 +139,9 @@ _driver_opts: list[cfg.Opt] = [
              "(OSProfiler's behaviour)."),
     cfg.BoolOpt(
         "log_correlation", default=True,
-        help="When tracing is set up, add trace_id and span_id to every log "
-             "record (a filter on the root logger's handlers, installed after "
-             "oslo.log built them), so logging_context_format_string and "
+        help="setup() adds trace_id and span_id to every log record (a "
+             "filter on the logging handlers; call setup() after oslo.log "
+             "built them), even while tracing is disabled, so logging_context_format_string and "
              "logging_default_format_string can show %(trace_id)s "
              "%(span_id)s (\"0\" outside a span)."),
 ]

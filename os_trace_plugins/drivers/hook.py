@@ -5,18 +5,13 @@ switch ``trace_drivers`` is mutable, so the hook is instrumented even while
 the switch is off: the wrappers read ``SWITCHES.trace_drivers`` on every call
 and pass straight through when it is off.  ``driver_namespaces`` is read
 when the hook is instrumented (it decides what gets patched).
-
-The hook also installs :mod:`os_trace_plugins.log_correlation` on the
-logging handlers when ``[profiler] log_correlation`` is on (the default), so
-``%(trace_id)s``/``%(span_id)s`` in oslo.log format strings work once
-``os_trace_plugins.setup()`` ran; uninstrumenting removes it.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from os_trace_plugins import _safety, log_correlation, opts
+from os_trace_plugins import opts
 from os_trace_plugins._hooks import Hook
 from os_trace_plugins.drivers.autowrap import AutoWrapper
 
@@ -38,20 +33,13 @@ class DriverHook(Hook):
     def __init__(self) -> None:
         super().__init__()
         self.autowrap: AutoWrapper | None = None
-        self._logs = False
 
     def _instrument(self) -> None:
         auto = AutoWrapper(_option(self.conf, "driver_namespaces", []), self.tracer)
         auto.install()
         self.autowrap = auto
-        self._logs = bool(_option(self.conf, "log_correlation", True))
-        if self._logs:
-            _safety.safe_call("installing log correlation", log_correlation.install)
 
     def _uninstrument(self) -> None:
         if self.autowrap is not None:
             self.autowrap.uninstall()
             self.autowrap = None
-        if self._logs:
-            _safety.safe_call("removing log correlation", log_correlation.uninstall)
-            self._logs = False

@@ -119,37 +119,45 @@ class TestOsloLog(base.TestCase):
         self.assertEqual(lines[2], f"INFO [req-1234] [trace {ids}] with context")
 
 
-class TestHookInstallsIt(base.TestCase):
-    def test_drivers_hook_installs_and_removes_the_filter(self) -> None:
-        from os_trace_plugins.drivers.hook import DriverHook
-
+class TestSetupInstallsIt(base.TestCase):
+    def _handler(self) -> tuple[logging.Handler, io.StringIO]:
         stream = io.StringIO()
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter("%(trace_id)s|%(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
         self.addCleanup(root.removeHandler, handler)
-        hook = DriverHook()
-        hook.instrument(self.conf)
-        self.addCleanup(hook.uninstrument)
+        return handler, stream
+
+    def test_setup_installs_and_shutdown_removes_the_filter(self) -> None:
+        import os_trace_plugins
+
+        handler, stream = self._handler()
+        conf = base.make_conf(enabled=True, connection_string="console://")
+        self.assertTrue(os_trace_plugins.setup(conf))
         with self.tracer.start_as_current_span("op") as span:
-            root.warning("hello")
+            logging.getLogger().warning("hello")
         self.assertEqual(stream.getvalue().strip(),
                          f"{span.get_span_context().trace_id:032x}|hello")
-        hook.uninstrument()
+        os_trace_plugins.shutdown()
         self.assertEqual(handler.filters, [])
 
-    def test_option_off(self) -> None:
-        from os_trace_plugins.drivers.hook import DriverHook
+    def test_format_string_works_with_tracing_disabled(self) -> None:
+        import os_trace_plugins
 
-        handler = logging.NullHandler()
-        root = logging.getLogger()
-        root.addHandler(handler)
-        self.addCleanup(root.removeHandler, handler)
-        self.conf.set_override("log_correlation", False, group="profiler")
-        hook = DriverHook()
-        hook.instrument(self.conf)
-        self.addCleanup(hook.uninstrument)
+        handler, stream = self._handler()
+        conf = base.make_conf(enabled=False)
+        self.assertFalse(os_trace_plugins.setup(conf))
+        logging.getLogger().warning("still logs")  # no KeyError on %(trace_id)s
+        self.assertEqual(stream.getvalue().strip(), "0|still logs")
+
+    def test_option_off(self) -> None:
+        import os_trace_plugins
+
+        handler, _ = self._handler()
+        conf = base.make_conf(enabled=True, connection_string="console://",
+                              log_correlation=False)
+        self.assertTrue(os_trace_plugins.setup(conf))
         self.assertEqual(handler.filters, [])
 
 
