@@ -57,7 +57,10 @@ def assemble(docs: Path) -> None:
     """Rebuild docs/benchmarks.md from the per-area files in docs/bench/."""
     parts = [HEADER]
     for path in sorted((docs / "bench").glob("*.md")):
-        parts.append(f"## {path.stem}\n\n" + path.read_text(encoding="utf-8") + "\n")
+        text = path.read_text(encoding="utf-8")
+        if "\n## " not in "\n" + text:  # give every area a section heading
+            text = f"## {path.stem}\n\n{text}"
+        parts.append(text + "\n")
     (docs / "benchmarks.md").write_text("".join(parts), encoding="utf-8")
 
 

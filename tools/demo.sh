@@ -4,13 +4,7 @@
 # `os-trace demo` (arguments are passed on: --transport-url, --db-url, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-VENV=${OS_TRACE_VENV:-.venv}
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "== creating $VENV"
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install -q -U pip setuptools wheel
-fi
+. tools/venv.sh
 echo "== installing os_trace_plugins"
 "$VENV/bin/pip" install -q -e .
 exec "$VENV/bin/os-trace" demo "$@"

@@ -4,13 +4,7 @@
 # on SQLAlchemy 2.1, and the unit + functional layers again on SQLAlchemy 2.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-VENV=${OS_TRACE_VENV:-.venv}
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "== creating $VENV"
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install -q -U pip setuptools wheel
-fi
+. tools/venv.sh
 echo "== headless Chromium and Graphviz for the HTML/DOT report tests"
 bash tools/install-chromium.sh
 echo "== installing os_trace_plugins[test,bench,grpc]"
