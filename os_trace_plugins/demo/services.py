@@ -196,10 +196,12 @@ def make_api(conductor: messaging.RPCClient) -> Any:
             return webob.Response(json_body={"ok": True})
         if req.path != "/servers" or req.method != "POST":
             raise webob.exc.HTTPNotFound()
+        req.environ["os_trace.route"] = "/servers"  # what a router would tell
         body = json.loads(req.body or b"{}")
         ctxt = oslo_context.RequestContext(
             project_id="demo-project", user_id="demo-user",
             global_request_id=req.headers.get("X-OpenStack-Request-ID"))
+        req.environ["openstack.context"] = ctxt  # as keystonemiddleware's stack does
         try:
             server = conductor.call(ctxt, "build_instance", name=body.get("name", "vm"),
                                     flavor=body.get("flavor", "m1.small"))

@@ -60,6 +60,9 @@ class DemoTraceShapeTest(unittest.TestCase):
         client = sql.roots[0]
         api = self.one(client.children, "API SERVER span", kind="SERVER", service="demo-api")
         self.assertEqual(api.category, "http")
+        self.assertEqual(api.name, "POST /servers")
+        self.assertEqual(api.attributes.get("http.route"), "/servers")
+        self.assertEqual(api.attributes.get("openstack.project_id"), "demo-project")
         rpc_client = self.one(api.children, "RPC CLIENT span", kind="CLIENT",
                               category="rpc")
         self.assertIn("build_instance", rpc_client.name)
