@@ -40,6 +40,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.engine.interfaces import ExecuteStyle
 
 from os_trace_plugins import _safety
+from os_trace_plugins._errors import record_error
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.db.attributes import SLOT as _INFO
 from os_trace_plugins.db.attributes import engine_info
@@ -77,14 +78,6 @@ def is_flagged(ctx: Any) -> bool:
         return entries is not None and entries.get(SQL_BAGGAGE_KEY) == "1"
     from opentelemetry import baggage  # pragma: no cover
     return baggage.get_baggage(SQL_BAGGAGE_KEY, ctx) == "1"  # pragma: no cover
-
-
-def _qualified(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    if module in ("builtins", "__main__"):
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
 
 
 def _parameters(span: Any, parameters: Any, executemany: bool, context: Any) -> None:
@@ -224,12 +217,7 @@ class Listeners:
                 setattr(context, _SPAN, None)
                 if open_spans.pop(id(context), None) is None:
                     return
-                exc = exception_context.original_exception
-                if span.is_recording():
-                    span.set_attribute("error.type", _qualified(exc))
-                    span.record_exception(exc, escaped=True)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"
-                                           [:512]))
+                record_error(span, exception_context.original_exception)
                 span.end()
             except Exception as exc:
                 _safety.report_failure("SQL handle_error", exc)

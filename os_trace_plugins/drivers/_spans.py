@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from os_trace_plugins import _safety
+from os_trace_plugins._errors import error_type, record_error
 
 __all__ = ["error_type", "record_error", "end_span"]
-
-
-def error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-def record_error(span: Span, exc: BaseException) -> None:
-    if span.is_recording():
-        span.set_attribute("error.type", error_type(exc))
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
 
 
 def end_span(span: Span) -> None:

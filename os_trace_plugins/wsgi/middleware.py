@@ -33,6 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from os_trace_plugins import _safety, opts
+from os_trace_plugins._errors import record_error
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.wsgi import signing, trust
@@ -238,9 +239,7 @@ def _finish(span: trace.Span, environ: dict[str, Any], state: dict[str, Any],
                 span.set_attribute("error.type", str(code))
                 span.set_status(Status(StatusCode.ERROR, str(status)))
         if exc is not None:
-            span.record_exception(exc)
-            span.set_attribute("error.type", type(exc).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            record_error(span, exc)
     finally:
         span.end()
 

@@ -36,6 +36,7 @@ from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from os_trace_plugins import _hooks, _safety, opts
+from os_trace_plugins._errors import record_error
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.export.propagation import PROPAGATOR
 from os_trace_plugins.wsgi import signing
@@ -184,8 +185,6 @@ class RequestsHook(_hooks.Hook):
                     span.set_attribute("error.type", str(code))
                     span.set_status(Status(StatusCode.ERROR))
             if exc is not None:
-                span.record_exception(exc)
-                span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                record_error(span, exc)
         finally:
             span.end()

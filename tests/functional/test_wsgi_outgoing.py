@@ -104,7 +104,7 @@ class OutgoingTest(base.TestCase):
         with self.assertRaises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{dead}/", timeout=5)
         client, = self.kinds(SpanKind.CLIENT)
-        self.assertEqual(client.attributes["error.type"], "ConnectionError")
+        self.assertEqual(client.attributes["error.type"], "requests.exceptions.ConnectionError")
         self.assertEqual(client.status.status_code, StatusCode.ERROR)
 
     def test_switch_off_and_suppressed_calls_are_untouched(self) -> None:
