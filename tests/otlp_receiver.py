@@ -3,7 +3,9 @@
 There is no Jaeger or Collector binary here, so export is tested against this:
 it accepts ``POST /v1/traces`` with ``application/x-protobuf`` bodies, decodes
 each ``ExportTraceServiceRequest`` with opentelemetry-proto and keeps the
-decoded spans with their resource attributes for assertions.
+decoded spans with their resource attributes for assertions.  The
+cross-process tests (tests/real) run child services that export to it with
+the real OTLP exporter and wait for their spans with :meth:`wait_until`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,10 +45,21 @@ class ReceivedSpan:
     scope: str
     status_code: int
     events: list[str] = field(default_factory=list)
+    #: (trace_id, span_id) of each span link, hex
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def service(self) -> str:
+        """The ``service.name`` of the process that exported the span."""
+        return str(self.resource.get("service.name"))
 
 
 class OTLPReceiver:
-    """``with OTLPReceiver() as r: ... r.endpoint ... r.wait_for(n)``."""
+    """``with OTLPReceiver() as r: ... r.endpoint ... r.wait_for(n)``.
+
+    Or ``r = OTLPReceiver().start()`` ... ``r.stop()`` when its life spans a
+    test class.
+    """
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
@@ -94,7 +108,8 @@ class OTLPReceiver:
                         attributes={a.key: _value(a.value) for a in s.attributes},
                         resource=resource, scope=ss.scope.name,
                         status_code=s.status.code,
-                        events=[e.name for e in s.events]))
+                        events=[e.name for e in s.events],
+                        links=[(ln.trace_id.hex(), ln.span_id.hex()) for ln in s.links]))
         with self._cond:
             self.requests += 1
             self.content_types.append(content_type)
@@ -111,10 +126,29 @@ class OTLPReceiver:
                 self._cond.wait(left)
             return list(self.spans)
 
-    def __enter__(self) -> OTLPReceiver:
+    def wait_until(self, predicate: Callable[[list[ReceivedSpan]], bool],
+                   timeout: float = 15.0) -> list[ReceivedSpan]:
+        """Spans once ``predicate(spans)`` holds, or what arrived by the deadline."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(list(self.spans)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return list(self.spans)
+
+    def start(self) -> OTLPReceiver:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> OTLPReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import requests
 
 from os_trace_plugins.wsgi import signed_headers
-from tests.real.otlp_receiver import OTLPReceiver, ReceivedSpan
+from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
 
 KEY = "real-test-" + uuid.uuid4().hex[:8]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,6 +35,7 @@ class CrossProcessTest(unittest.TestCase):
     procs: ClassVar[list[subprocess.Popen[bytes]]] = []
     logs: ClassVar[list[Any]] = []
     receiver: ClassVar[OTLPReceiver]
+    tmp: ClassVar[str]
     url_a: ClassVar[str]
 
     @classmethod
@@ -90,7 +91,7 @@ class CrossProcessTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def spans_of(self, trace_id: str, count: int) -> list[ReceivedSpan]:
-        spans = self.receiver.wait_for(
+        spans = self.receiver.wait_until(
             lambda ss: len([s for s in ss if s.trace_id == trace_id]) >= count)
         return [s for s in spans if s.trace_id == trace_id]
 
@@ -144,7 +145,9 @@ class CrossProcessTest(unittest.TestCase):
         profiler.init(KEY)  # what `openstack --os-profile KEY` does
         try:
             headers = osp_web.get_trace_id_headers()
-            base_id = profiler.get().get_base_id()
+            prof = profiler.get()
+            assert prof is not None
+            base_id = prof.get_base_id()
         finally:
             profiler.clean()
         resp = requests.get(self.url_a + "/call", headers=headers, timeout=20)

@@ -11,10 +11,11 @@ its life even if the test dies.
 
 Routes: ``/call`` calls ``--downstream``'s ``/leaf`` through ``requests`` and
 returns what it answered; ``/leaf`` returns the baggage it saw. More legs
-(an oslo.messaging RPC call, a SQL query) are added by registering a function
-in :data:`EXTRA_LEGS` (``name -> fn(conf) -> str``) or with ``--leg
-module:function``: each runs inside the request span and its result is
-appended to the response.
+(an oslo.messaging RPC call, a SQL query) are added with ``--leg
+module:function`` (``fn(conf) -> str``; they land in :data:`EXTRA_LEGS`):
+each runs inside the request span of ``/call`` (after the downstream call)
+and of ``/leaf``, and its result is returned under ``legs``.  The RPC leg is
+``tests.real.rpc_conductor:rpc_leg``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def build_conf(args: argparse.Namespace) -> Any:
     conf(args=[], project="wsgi-real-test", default_config_files=[])
     for name, value in {"enabled": True, "trace_requests": True, "hmac_keys": args.key,
                         "connection_string": f"otlp://127.0.0.1:{args.otlp_port}",
-                        "export_timeout": 5.0}.items():
+                        "export_timeout": 5.0, "service_name": args.name}.items():
         conf.set_override(name, value, group="profiler")
     return conf
 
@@ -61,9 +62,11 @@ def make_app(conf: Any, downstream: str | None) -> Callable[..., list[bytes]]:
         path = environ.get("PATH_INFO", "")
         body: dict[str, Any] = {"baggage": dict(baggage.get_all())}
         if path == "/call" and downstream:
-            resp = requests.get(downstream + "/leaf", timeout=10)
+            resp = requests.get(downstream + "/leaf", timeout=20)
             body["downstream"] = resp.json()
             body["downstream_traceparent"] = resp.headers.get("traceparent")
+            body["legs"] = {name: leg(conf) for name, leg in EXTRA_LEGS.items()}
+        elif path == "/leaf" and EXTRA_LEGS:
             body["legs"] = {name: leg(conf) for name, leg in EXTRA_LEGS.items()}
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
