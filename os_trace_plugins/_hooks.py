@@ -28,6 +28,7 @@ from opentelemetry import trace
 
 from os_trace_plugins import _safety, opts
 from os_trace_plugins._version import __version__
+from os_trace_plugins.export.presample import Presampler
 
 __all__ = ["Hook", "HookInstrumentor", "ENTRY_POINT_GROUP", "load_hooks",
            "unload_hooks", "loaded_hooks"]
@@ -56,6 +57,8 @@ class Hook:
         self.conf: Any = None
         self.tracer: trace.Tracer = trace.get_tracer(
             f"os_trace_plugins.{self.name}", __version__)
+        #: root decisions before the SDK, for the tracer this hook uses now
+        self.presampler = Presampler(lambda: self.tracer)
 
     @property
     def instrumented(self) -> bool:

@@ -35,12 +35,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from os_trace_plugins.export.presample import fast_span_context
 from os_trace_plugins.export.propagation import BAGGAGE
 
 __all__ = [
     "W3C_KEYS", "OSPROFILER_KEY", "ALL_KEYS", "MAX_VALUE_LENGTH",
     "inject", "extract", "strip", "has_carrier", "traceparent_of",
-    "from_trace_info",
+    "from_trace_info", "RemoteParent", "unsampled_parent",
 ]
 
 W3C_KEYS = ("traceparent", "tracestate", "baggage")
@@ -82,7 +83,9 @@ def traceparent_of(sc: SpanContext) -> str:
     last = _last_formatted
     if last[0] is sc:
         return last[1]
-    header = f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}"
+    # %-formatting: measurably cheaper than the f-string on the hot path
+    header = "00-%032x-%016x-%02x" % (  # noqa: UP031
+        sc.trace_id, sc.span_id, sc.trace_flags)
     _last_formatted = (sc, header)
     return header
 
@@ -93,16 +96,21 @@ def _has_baggage(ctx: Context) -> bool:
     return bool(otel_baggage.get_all(ctx))  # pragma: no cover
 
 
-def inject(ctxt: Mapping[str, Any], sc: SpanContext,
-           parent: Context | None = None) -> dict[str, Any]:
+def inject(ctxt: Mapping[str, Any], sc: SpanContext | None,
+           parent: Context | None = None, header: str | None = None) -> dict[str, Any]:
     """A copy of ``ctxt`` carrying ``sc`` and the baggage of ``parent``.
 
+    ``header`` is the ``traceparent`` to write when it is already known (an
+    unsampled parent passed through as received); ``sc`` may then be None.
     Stale keys (an OSProfiler ``trace_info`` we continued, W3C keys another
     emitter wrote) are replaced or dropped so the wire holds one carrier.
     """
     out = dict(ctxt)
-    out["traceparent"] = traceparent_of(sc)
-    if sc.trace_state:
+    if header is not None:
+        out["traceparent"] = header
+    elif sc is not None:
+        out["traceparent"] = traceparent_of(sc)
+    if sc is not None and sc.trace_state:
         out["tracestate"] = sc.trace_state.to_header()
     else:
         out.pop("tracestate", None)
@@ -129,16 +137,54 @@ def strip(incoming: Any, keys: frozenset[str] = _W3C) -> None:
         incoming.ctxt = copy
 
 
+class RemoteParent(NonRecordingSpan):
+    """The unsampled remote parent of a message, with its header as received.
+
+    A call the endpoint makes inside it writes :attr:`header` back to the
+    wire as is (the caller's decision, carried on) instead of formatting the
+    span context again.
+    """
+
+    __slots__ = ("header",)
+
+    def __init__(self, context: SpanContext, header: str) -> None:
+        super().__init__(context)
+        self.header = header
+
+
+def unsampled_parent(ctxt: dict[str, Any]) -> RemoteParent | None:
+    """The fast path of the receive side: a plain unsampled ``traceparent`` only.
+
+    Returns the parent span when the carrier is exactly a version-00,
+    lower-case, unsampled ``traceparent`` with non-zero ids and nothing else
+    (no ``tracestate``, ``baggage`` or ``trace_info``); None sends the
+    message down :func:`extract`, which handles (and reports) everything else.
+    """
+    value = ctxt.get("traceparent")
+    if type(value) is not str or len(value) != 55 or value[54] not in "02468ace" \
+            or "baggage" in ctxt or "tracestate" in ctxt or "trace_info" in ctxt:
+        return None
+    m = _TRACEPARENT_00.fullmatch(value)
+    if m is None:
+        return None
+    trace_id, span_id = int(m.group(1), 16), int(m.group(2), 16)
+    if not trace_id or not span_id:
+        return None
+    return RemoteParent(fast_span_context(trace_id, span_id, _UNSAMPLED, True), value)
+
+
 def _parse_traceparent(value: Any) -> SpanContext | str:
-    # fast path: the only version in use, 00, lower-case hex
+    # fast path: the only version in use, 00, lower-case hex (the pattern
+    # guarantees valid ids once non-zero, so the constructor's checks are skipped)
     if type(value) is str and len(value) == 55:
         m = _TRACEPARENT_00.fullmatch(value)
         if m is not None:
             tid, sid, flags = m.groups()
             trace_id, span_id = int(tid, 16), int(sid, 16)
             if trace_id and span_id:
-                return SpanContext(trace_id, span_id, True,
-                                   _SAMPLED if int(flags, 16) & 1 else _UNSAMPLED)
+                return fast_span_context(trace_id, span_id,
+                                         _SAMPLED if int(flags, 16) & 1 else _UNSAMPLED,
+                                         True)
     return _parse_traceparent_slow(value)
 
 

@@ -13,7 +13,13 @@ Hot path, in order of cost:
 * ``trace_rpc`` off: one attribute check and a straight call-through.
 * inside an unsampled trace (the API edge decided not to record): no span is
   created; the caller's context is written to the wire as is (sampled flag 0)
-  so the server does not start a fresh sampled root.
+  so the server does not start a fresh sampled root.  Inside a message our
+  server hook resumed unsampled, the header it received is written back as
+  is (:class:`~os_trace_plugins.rpc.carrier.RemoteParent`), not reformatted.
+* no trace at all (a periodic task, a thread of its own): a new root, decided
+  before the SDK is asked when the sampler is ours
+  (:func:`~os_trace_plugins.export.presample.start_root`); a dropped root
+  costs no SDK span and still tells the server "not sampled".
 * sampled: span, attributes (only when recording), carrier.
 """
 
@@ -28,6 +34,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.export.presample import start_root
 from os_trace_plugins.rpc import _attrs, carrier
 
 if TYPE_CHECKING:
@@ -36,28 +43,47 @@ if TYPE_CHECKING:
 
 __all__ = ["make_send", "begin_send", "end_span"]
 
+try:  # the context key of the span: one dict lookup instead of get_current_span()
+    from opentelemetry.trace.propagation import _SPAN_KEY as _SPAN_KEY
+except ImportError:  # pragma: no cover - a future API without it
+    _SPAN_KEY = None  # type: ignore[assignment]
+
 _CALL, _CAST = SpanKind.CLIENT, SpanKind.PRODUCER
 
 
-def begin_send(tracer: trace.Tracer, ctxt: Any, name: str | Callable[[], str],
+def begin_send(hook: Hook, ctxt: Any, name: str | Callable[[], str],
                kind: SpanKind) -> tuple[Span | None, Any]:
-    """Start the producer-side span; return it (or None) and the ctxt to send.
+    """Start the producer-side span; return it (None when it would not record)
+    and the ctxt to send.
 
-    Inside an unsampled trace no span is started (``name`` may be a callable
-    so that case does not even build it) and the current context is
-    propagated unchanged.  A ctxt that is not a mapping cannot carry anything
-    and is sent untouched.
+    ``name`` may be a callable so the unsampled and dropped cases do not even
+    build it.  A ctxt that is not a mapping cannot carry anything and is sent
+    untouched.
     """
     current = otel_context.get_current()
-    psc = trace.get_current_span(current).get_span_context()
     mapping = type(ctxt) is dict or isinstance(ctxt, Mapping)
-    if not psc.trace_flags & 1 and psc.is_valid:
-        return None, (carrier.inject(ctxt, psc, current) if mapping else ctxt)
-    span = tracer.start_span(name if isinstance(name, str) else name(), context=current,
-                             kind=kind)
+    parent: Span | None = current.get(_SPAN_KEY) if _SPAN_KEY is not None \
+        else trace.get_current_span(current)  # type: ignore[assignment]
+    if parent is not None:
+        if type(parent) is carrier.RemoteParent:  # resumed unsampled: pass it on
+            return None, (carrier.inject(ctxt, None, current, parent.header)
+                          if mapping else ctxt)
+        psc = parent.get_span_context()
+        if psc.is_valid:
+            if not psc.trace_flags & 1:
+                return None, (carrier.inject(ctxt, psc, current) if mapping else ctxt)
+            span = hook.tracer.start_span(name if isinstance(name, str) else name(),
+                                          context=current, kind=kind)
+        else:
+            span = start_root(hook.tracer, hook.presampler, name, kind, current)
+    else:
+        span = start_root(hook.tracer, hook.presampler, name, kind, current)
     sc = span.get_span_context()
     if mapping and sc.is_valid:
         ctxt = carrier.inject(ctxt, sc, current)
+    if not span.is_recording():
+        span.end()  # a no-op for the non-recording spans we know; kept for others
+        return None, ctxt
     return span, ctxt
 
 
@@ -110,8 +136,8 @@ def _begin(hook: Hook, transport: Any, target: Any, ctxt: Any, message: Any,
         method, namespace = message.get("method"), message.get("namespace")
         return f"{namespace}.{method} {op}" if namespace else f"{method} {op}"
 
-    span, out = begin_send(hook.tracer, ctxt, name, kind)
-    if span is not None and span.is_recording():
+    span, out = begin_send(hook, ctxt, name, kind)
+    if span is not None:
         _safety.safe_call("rpc caller attributes", _rpc_attributes, span, transport,
                           target, message, ctxt, op)
     return span, out

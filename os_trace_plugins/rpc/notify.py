@@ -26,7 +26,7 @@ from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 from os_trace_plugins.rpc.client import begin_send, end_span
-from os_trace_plugins.rpc.server import begin_receive, end_receive, resume
+from os_trace_plugins.rpc.server import begin_receive, end_receive, resume, resume_unsampled
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
@@ -63,10 +63,10 @@ def _notification_attributes(span: Span, system: str, op_type: str,
 def _begin_send(hook: Hook, transport: Any, target: Any, ctxt: Any,
                 message: Any) -> tuple[Span | None, Any]:
     msg = _message(message)
-    span, out = begin_send(hook.tracer, ctxt,
+    span, out = begin_send(hook, ctxt,
                            lambda: f"{msg.get('event_type') or 'notification'} publish",
                            SpanKind.PRODUCER)
-    if span is not None and span.is_recording():
+    if span is not None:
         topic = getattr(target, "topic", None)
         _safety.safe_call("notification producer attributes", _notification_attributes,
                           span, _attrs.system_of_transport(transport), "send", msg, ctxt,
@@ -103,15 +103,18 @@ def make_send_notification(hook: Hook) -> Factory:
 
 
 def _begin_one(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
+    token = resume_unsampled(incoming)
+    if token is not None:
+        return None, token
     ctxt = incoming.ctxt
     sc, parent = resume(incoming, "notification")
     if sc is not None and not sc.trace_flags & 1:
         return None, otel_context.attach(parent)
     msg = _message(incoming.message)
-    event_type = msg.get("event_type") or "notification"
-    span, ctx = begin_receive(hook.tracer, f"{event_type} process", SpanKind.CONSUMER,
-                              parent)
-    if span.is_recording():
+    span, ctx = begin_receive(
+        hook, lambda: f"{msg.get('event_type') or 'notification'} process",
+        SpanKind.CONSUMER, parent, sc)
+    if span is not None:
         _safety.safe_call("notification consumer attributes", _notification_attributes,
                           span, _attrs.system_of_incoming(incoming), "process", msg, ctxt)
     return span, otel_context.attach(ctx)
@@ -131,8 +134,8 @@ def _begin_batch(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
     name = (f"{next(iter(event_types))} process" if len(event_types) == 1
             else "notifications process")
     # a batch has many parents: a new root, linked to each producer
-    span, ctx = begin_receive(hook.tracer, name, SpanKind.CONSUMER, Context(), links=links)
-    if span.is_recording():
+    span, ctx = begin_receive(hook, name, SpanKind.CONSUMER, Context(), None, links=links)
+    if span is not None:
         def attrs() -> None:
             system = (_attrs.system_of_incoming(messages[0]) if messages
                       else "oslo.messaging")

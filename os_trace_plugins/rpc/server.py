@@ -14,6 +14,13 @@ message's trace (OSProfiler's thread-local bug).  A message without a carrier
 starts a new root (sampled per ``sampling_rate``) rather than inheriting
 whatever the worker thread had.
 
+Hot path: a message that carries nothing but an unsampled ``traceparent``
+(the common case behind an API that samples a fraction of its requests) is
+resumed by :func:`resume_unsampled` (one pattern match, a context attach) and
+gets no span; a message without a carrier is a new root decided before the
+SDK is asked (:func:`~os_trace_plugins.export.presample.start_root`), so a
+dropped one costs no SDK span either.
+
 A garbled carrier is ignored with one rate-limited log line; the message is
 delivered.  Trace keys are stripped even with ``trace_rpc`` off, so a strict
 context class never sees them.
@@ -32,14 +39,20 @@ from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.export.presample import start_root
 from os_trace_plugins.rpc import _attrs, carrier
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
     from os_trace_plugins.rpc._patch import Patch
 
-__all__ = ["make_dispatch", "resume", "begin_receive", "end_receive", "BAD_CARRIER_LOG",
-           "report_bad_carrier"]
+__all__ = ["make_dispatch", "resume", "resume_unsampled", "begin_receive", "end_receive",
+           "BAD_CARRIER_LOG", "report_bad_carrier"]
+
+try:  # the context key of the span, as set_span_in_context uses it
+    from opentelemetry.trace.propagation import _SPAN_KEY as _SPAN_KEY
+except ImportError:  # pragma: no cover - a future API without it
+    _SPAN_KEY = None  # type: ignore[assignment]
 
 LOG = logging.getLogger("os_trace_plugins.rpc")
 
@@ -70,15 +83,46 @@ def resume(incoming: Any, what: str) -> tuple[SpanContext | None, Context]:
     return sc, parent
 
 
-def begin_receive(tracer: trace.Tracer, name: str, kind: SpanKind, parent: Context,
-                  links: list[Link] | None = None) -> tuple[Span, Context]:
-    """Start the span; returns it and the context to attach.
+def resume_unsampled(incoming: Any) -> object | None:
+    """Attach the unsampled remote parent of ``incoming``; its detach token, or None.
 
-    The caller attaches that context as its very last step, so nothing that
-    can fail runs between attach and the ``try/finally`` that detaches.
+    Only for a carrier that is exactly one plain unsampled ``traceparent``
+    (:func:`~os_trace_plugins.rpc.carrier.unsampled_parent`); the key is
+    stripped (in a copy) and the parent attached.  None: take the full path.
     """
-    span = tracer.start_span(name, context=parent, kind=kind, links=links)
-    return span, trace.set_span_in_context(span, parent)
+    ctxt = incoming.ctxt
+    if type(ctxt) is not dict or _SPAN_KEY is None:
+        return None
+    parent = carrier.unsampled_parent(ctxt)
+    if parent is None:
+        return None
+    copy = dict(ctxt)
+    del copy["traceparent"]
+    incoming.ctxt = copy
+    return otel_context.attach(Context({_SPAN_KEY: parent}))
+
+
+def begin_receive(hook: Hook, name: str | Callable[[], str], kind: SpanKind,
+                  parent: Context, remote: SpanContext | None,
+                  links: list[Link] | None = None) -> tuple[Span | None, Context]:
+    """Start the span; returns it (None when it does not record) and the context
+    to attach.
+
+    Without a ``remote`` parent the span is a new root, predecided when the
+    sampler allows it.  The caller attaches the context as its very last
+    step, so nothing that can fail runs between attach and the
+    ``try/finally`` that detaches.
+    """
+    if remote is None:
+        span = start_root(hook.tracer, hook.presampler, name, kind, parent, links)
+    else:
+        span = hook.tracer.start_span(name if isinstance(name, str) else name(),
+                                      context=parent, kind=kind, links=links)
+    ctx = trace.set_span_in_context(span, parent)
+    if not span.is_recording():
+        span.end()  # a no-op for the non-recording spans we know; kept for others
+        return None, ctx
+    return span, ctx
 
 
 def end_receive(span: Span | None, token: object, exc: BaseException | None,
@@ -104,6 +148,9 @@ def _is_call(incoming: Any) -> bool:
 
 
 def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
+    token = resume_unsampled(incoming)
+    if token is not None:
+        return None, token
     ctxt = incoming.ctxt
     sc, parent = resume(incoming, "RPC message")
     if sc is not None and not sc.trace_flags & 1:
@@ -112,13 +159,16 @@ def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
     message = incoming.message
     if not isinstance(message, Mapping):
         message = {}
-    method = message.get("method")
-    namespace = message.get("namespace")
-    qualified = f"{namespace}.{method}" if namespace else str(method)
     is_call = _is_call(incoming)
-    span, ctx = begin_receive(hook.tracer, f"{qualified} process",
-                              SpanKind.SERVER if is_call else SpanKind.CONSUMER, parent)
-    if span.is_recording():
+
+    def name() -> str:
+        method = message.get("method")
+        namespace = message.get("namespace")
+        return f"{namespace}.{method} process" if namespace else f"{method} process"
+
+    span, ctx = begin_receive(hook, name, SpanKind.SERVER if is_call else SpanKind.CONSUMER,
+                              parent, sc)
+    if span is not None:
         _safety.safe_call("rpc server attributes", _set_attributes, span, incoming,
                           message, ctxt, is_call)
     return span, otel_context.attach(ctx)

@@ -36,13 +36,13 @@ from os_trace_plugins import _safety, opts
 from os_trace_plugins._errors import record_error
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
+from os_trace_plugins.export.presample import Presampler, make_root, start_root
 from os_trace_plugins.wsgi import signing, trust
 from os_trace_plugins.wsgi.attributes import (
     KNOWN_METHODS,
     finish_attributes,
     request_attributes,
 )
-from os_trace_plugins.wsgi.presample import Presampler
 
 __all__ = ["TracingMiddleware"]
 
@@ -61,18 +61,6 @@ def _bool(value: Any) -> bool | None:
         return value
     text = str(value).strip().lower()
     return True if text in _TRUE else False if text in _FALSE else None
-
-
-def _make_root(span: trace.Span) -> None:
-    """Drop the parent of an SDK span while keeping its (signed) trace id.
-
-    Used when the signer had no span of its own (``root`` flag, or an
-    OSProfiler header with base_id == parent_id, which OSProfiler's OTLP
-    driver also turns into a root): otherwise the trace would point at a
-    parent that no one ever exports.
-    """
-    if getattr(span, "_parent", None) is not None:
-        span._parent = None  # type: ignore[attr-defined]
 
 
 class TracingMiddleware:
@@ -173,19 +161,11 @@ class TracingMiddleware:
             parent = decision.context  # carries the trusted baggage too
             span = self._tracer.start_span(name, parent, SpanKind.SERVER)
             if decision.root:
-                _make_root(span)
+                make_root(span)
         else:
             links = decision.links if decision is not None else None
-            pre = self._presampler.decide()
-            if pre is None:  # not our sampler: the SDK decides
-                span = self._tracer.start_span(name, _EMPTY, SpanKind.SERVER, links=links)
-            elif pre[1]:  # kept: start under the drawn trace id, as a root
-                span = self._tracer.start_span(
-                    name, trace.set_span_in_context(trace.NonRecordingSpan(pre[0]), _EMPTY),
-                    SpanKind.SERVER, links=links)
-                _make_root(span)
-            else:  # dropped: what the SDK would return, minus its cost
-                span = trace.NonRecordingSpan(pre[0])
+            span = start_root(self._tracer, self._presampler, name, SpanKind.SERVER,
+                              _EMPTY, links)
         if decision is not None and span.is_recording():
             span.set_attribute("os_trace.trust", decision.trust)
         return span, context.attach(trace.set_span_in_context(span, parent))

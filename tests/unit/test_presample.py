@@ -8,8 +8,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, TraceIdRatioBased
 
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.export.presample import Presampler
 from os_trace_plugins.wsgi import TracingMiddleware
-from os_trace_plugins.wsgi.presample import Presampler
 from tests import base
 
 
