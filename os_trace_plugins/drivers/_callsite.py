@@ -8,8 +8,9 @@ arguments, recording the error) runs under :mod:`os_trace_plugins._safety`.
 
 Cost: the static attributes are set one by one on a recording span after the
 start (start-time attributes go through the sampler result and the SDK's
-recursive mapping clean, about three times the cost), unsampled spans get
-none, the context is attached with ``context.attach`` rather than the slower
+recursive mapping clean, about three times the cost), calls inside an
+unsampled trace get no span at all (the parent stays current), the context
+is attached with ``context.attach`` rather than the slower
 ``start_as_current_span`` context manager, and arguments are rendered only
 when revealed *and* the span records.
 """
@@ -51,10 +52,19 @@ _get_provider = trace.get_tracer_provider
 _get_current_span = trace.get_current_span
 
 
-def _no_parent() -> bool:
-    """True when root spans are not wanted and no trace is active."""
-    return (not SWITCHES.driver_root_spans
-            and not _get_current_span().get_span_context().is_valid)
+def _no_span() -> bool:
+    """True when the call gets no span: inside an unsampled trace, or outside
+    any trace while root spans are not wanted.
+
+    Inside an unsampled trace the SDK would only hand back a non-recording
+    child after ~8 µs of its own work (parent-based sampling); the parent
+    stays current instead, so anything the driver calls sees the same
+    unsampled decision.
+    """
+    sc = _get_current_span().get_span_context()
+    if sc.is_valid:
+        return not sc.trace_flags & 1
+    return not SWITCHES.driver_root_spans
 
 
 def mode_of(fn: Callable[..., Any]) -> str:
@@ -186,7 +196,7 @@ class CallSite:
     def call_sync(self, fn: Callable[..., Any], args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
         # the hot path: kept flat (no helper calls) because every call pays it
-        if not SWITCHES.driver_root_spans and _no_parent():
+        if _no_span():
             return fn(*args, **kwargs)
         try:
             tracer = self._tracer if self._fixed else self.tracer
@@ -232,7 +242,7 @@ class CallSite:
 
     async def call_async(self, fn: Callable[..., Coroutine[Any, Any, Any]],
                          args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _no_parent():
+        if _no_span():
             return await fn(*args, **kwargs)
         try:
             span = self._start(args, kwargs)
@@ -260,14 +270,14 @@ class CallSite:
         time as start time and the caller's context as parent), so a
         generator that is never iterated leaves no dangling span.
         """
-        if _no_parent():
+        if _no_span():
             return fn(*args, **kwargs)
         return _generators.traced_generator(self, fn(*args, **kwargs), args, kwargs,
                                             otel_context.get_current(), time.time_ns())
 
     def call_async_generator(self, fn: Callable[..., AsyncGenerator[Any, Any]],
                              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _no_parent():
+        if _no_span():
             return fn(*args, **kwargs)
         return _generators.traced_async_generator(
             self, fn(*args, **kwargs), args, kwargs, otel_context.get_current(),

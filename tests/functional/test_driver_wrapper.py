@@ -8,6 +8,7 @@ import pickle
 import sys
 import traceback
 
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from os_trace_plugins._switches import SWITCHES
@@ -326,6 +327,39 @@ class TestRootSpans(base.TestCase):
         with self.tracer.start_as_current_span("request"):
             d.spawn("c", "vm")
         self.assertChildOf(self.span("periodic.spawn"), self.span("request"))
+
+
+class TestUnsampledTrace(base.TestCase):
+    use_live_sampler = True
+
+    @staticmethod
+    def raw_attach(volume_id: str) -> object:
+        return asyncio.run(SampleDriver().attach_volume(volume_id))
+
+    def test_calls_inside_an_unsampled_trace_get_no_span_and_keep_the_parent(self) -> None:
+        SWITCHES.set("sampling_rate", 0.0)
+        seen = []
+
+        class Probe(SampleDriver):
+            def spawn(self, context: object, instance: str,  # type: ignore[override]
+                      admin_password: str | None = None, **kw: object) -> object:
+                seen.append(trace.get_current_span())
+                return super().spawn(context, instance, admin_password, **kw)
+
+        d = trace_driver(Probe(), "compute")
+        with self.tracer.start_as_current_span("request") as request:
+            self.assertFalse(request.get_span_context().trace_flags.sampled)
+            d.spawn("c", "vm")
+            self.assertEqual(list(d.list_instances(1)), ["vm-0"])
+
+            self.assertEqual(asyncio.run(d.attach_volume("vol-1")),
+                             self.raw_attach("vol-1"))
+        self.assertIs(seen[0], request)
+        self.assertEqual(self.spans(), [])
+        SWITCHES.set("sampling_rate", 1.0)
+        with self.tracer.start_as_current_span("request2"):
+            d.spawn("c", "vm")
+        self.assertChildOf(self.span("compute.spawn"), self.span("request2"))
 
 
 class TestRequestContext(base.TestCase):
