@@ -47,7 +47,7 @@ from sqlalchemy.engine import Dialect, Engine
 
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
-from os_trace_plugins.db import attributes
+from os_trace_plugins.db import attributes, gate
 from os_trace_plugins.db.listeners import Listeners
 from os_trace_plugins.db.watch import WATCH
 
@@ -177,8 +177,8 @@ class SQLToggle:
         self._register()
         if self.listeners is not None:
             self.listeners.active = True
-        Engine._has_events = True
-        Dialect._has_events = True
+        for cls in (Engine, Dialect):
+            gate.open_gate(cls, foreign=bool(self._foreign(cls)))
         self.attached = True
 
     def _detach(self) -> None:
@@ -194,22 +194,25 @@ class SQLToggle:
                 LOG.info("os_trace_plugins: %d SQL span(s) of running statements "
                          "ended early because SQL tracing was switched off", cut)
 
+    def _foreign(self, cls: type) -> list[Any]:
+        return [fn for fn in _class_listeners((cls,)) if id(fn) not in self._ours]
+
     def _close_gate(self) -> None:
         """Let SQLAlchemy skip dispatch again, unless someone else listens class-wide."""
-        foreign = [fn for fn in _class_listeners() if id(fn) not in self._ours]
-        if foreign:
-            LOG.debug("os_trace_plugins: other class-level SQLAlchemy listeners "
-                      "present; SQL listeners stay reachable (they return at once)")
-            return
-        Engine._has_events = False
-        Dialect._has_events = False
+        for cls in (Engine, Dialect):
+            foreign = bool(self._foreign(cls))
+            if foreign:
+                LOG.debug("os_trace_plugins: other class-level SQLAlchemy listeners on "
+                          "%s; its gate stays open (our listeners return at once)",
+                          cls.__name__)
+            gate.shut_gate(cls, foreign)
 
 
-def _class_listeners() -> list[Any]:
+def _class_listeners(classes: tuple[type, ...] = (Engine, Dialect)) -> list[Any]:
     """Every class-level listener on Engine (connection events) and Dialect."""
     found: list[Any] = []
-    for cls in (Engine, Dialect):
-        dispatch = cls.dispatch
+    for cls in classes:
+        dispatch = cls.dispatch  # type: ignore[attr-defined]
         for name in dispatch._event_names:
             clslevel = getattr(getattr(dispatch, name, None), "_clslevel", None)
             if clslevel is not None:
