@@ -178,7 +178,11 @@ class SQLToggle:
         if self.listeners is not None:
             self.listeners.active = True
         for cls in (Engine, Dialect):
-            gate.open_gate(cls, foreign=bool(self._foreign(cls)))
+            # a plain False flag means no foreign class-level listener: SQLAlchemy
+            # sets it True on every listen, and _close_gate only writes False
+            # after checking (saves the census at the start of each flagged request)
+            plain_false = cls.__dict__.get("_has_events") is False
+            gate.open_gate(cls, foreign=not plain_false and bool(self._foreign(cls)))
         self.attached = True
 
     def _detach(self) -> None:
