@@ -13,24 +13,34 @@ listener while another thread is inside the loop makes that thread's query
 fail with "RuntimeError: deque mutated during iteration" (a stress test of
 4 query threads and 400 switches broke 167 queries).  A SIGHUP must never
 break a query, so the listeners are registered once, at install (service
-start, a configuration step as SQLAlchemy intends), and the switch flips
-SQLAlchemy's *own* gate: the ``_has_events`` class flags that every
-``Connection`` checks before dispatching any event.  With the gate closed a
-statement on an engine without listeners of its own runs the exact code path
-of an uninstrumented process (no listener is called at all); an engine that
-carries its own instance-level listeners (oslo.db's, for instance) calls
-ours, which return after one attribute check.  A flag flip is atomic, so
-no statement can fail because of it.  The gate is never closed while someone
-else has class-level Engine or Dialect listeners (they would be silenced):
-ours then stay reachable and return after the same check.
+start, a configuration step as SQLAlchemy intends), and the switch works on
+SQLAlchemy's *own* gate: the private ``_has_events`` flags that every
+``Connection`` checks before dispatching any event (``Engine._has_events``
+for connection events, ``Dialect._has_events`` for ``handle_error``; relied
+upon for SQLAlchemy 2.0 and 2.1).
 
-The gate is open while SQL spans are wanted: ``trace_sqlalchemy`` on, or
+Detached, both class flags are a plain ``False``: a statement on an engine
+without listeners of its own runs the exact code path of an uninstrumented
+process (no listener is called at all); an engine that carries its own
+instance-level listeners (oslo.db's, for instance) calls ours, which return
+after one attribute check.  Attached, the class flags become the per-context
+gate of :mod:`.gate`, a descriptor that answers, per read, the instance's own
+flag or whether the current OpenTelemetry context would get a span (not
+inside an unsampled trace; ``trace_sqlalchemy`` on, or the baggage flag
+permitted), so a statement in an unsampled trace skips SQLAlchemy's event
+dispatch as well.  Installing or removing the descriptor is one class
+attribute assignment, atomic: no statement can fail because of it.  The gate
+is never narrowed while someone else has class-level Engine or Dialect
+listeners (they would be silenced): that class then keeps the plain ``True``
+flag, attached or not, and ours return after the same check.
+
+Attached while SQL spans are wanted: ``trace_sqlalchemy`` on, or
 ``sql_trace_on_request`` permitting per-request tracing *and* a request
 flagged with the baggage ``os_trace.sql=1`` being active in the process
-(:mod:`.watch` notices those; the listener then checks the baggage of each
-statement's context).  The switches are followed through
+(:mod:`.watch` notices those; the gate and the listener then check the
+baggage of each statement's context).  The switches are followed through
 :data:`~os_trace_plugins._switches.SWITCHES` (``conf.mutate_config_files()``,
-SIGHUP, or :func:`set_sql_tracing` from code).  When it closes, spans of
+SIGHUP, or :func:`set_sql_tracing` from code).  When it detaches, spans of
 statements still running are ended (marked ``os_trace.sql.cut_short``) so
 none is left unended.
 """
