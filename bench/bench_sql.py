@@ -12,7 +12,8 @@ Cases
   on (the default), no flagged request active in the process.
 - ours, off, flagged request: the same, inside a sampled request whose
   baggage carries os_trace.sql=1 (the statement is recorded).
-- ours, on, unsampled: inside a trace that is not sampled.
+- ours, on, unsampled: inside a trace that is not sampled (the per-context
+  gate keeps SQLAlchemy's event dispatch shut: no listener is called).
 - ours, on, sampled: inside a sampled trace (the span is recorded).
 - contrib: opentelemetry-instrumentation-sqlalchemy, forced onto this
   SQLAlchemy with ``skip_dep_check=True``, on its own engine (``engine=``).
@@ -268,7 +269,8 @@ def _verdict(r: dict[str, Result]) -> list[str]:
         f"off with per-request tracing allowed (unflagged request): {per_req * 100:+.1f}% "
         f"(same 2% target: {mark(per_req <= 0.02)})",
         f"on, unsampled: {unsampled:+.2f} µs added (target ≤ 8 µs: {mark(unsampled <= 8)}); "
-        f"SQLAlchemy's own dispatch to two no-op listeners adds {dispatch:+.2f} µs of it",
+        f"the per-context gate keeps SQLAlchemy's event dispatch shut for it (that "
+        f"dispatch alone, to two no-op listeners: {dispatch:+.2f} µs)",
         f"flagged request while trace_sqlalchemy is off: {flagged:+.2f} µs added "
         f"({flagged / floor if floor > 0 else float('nan'):.2f} × the floor)",
         f"on, sampled: {ours:.2f} µs added = {vs_contrib:.2f} × contrib's {contrib:.2f} µs "

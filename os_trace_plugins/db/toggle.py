@@ -13,24 +13,34 @@ listener while another thread is inside the loop makes that thread's query
 fail with "RuntimeError: deque mutated during iteration" (a stress test of
 4 query threads and 400 switches broke 167 queries).  A SIGHUP must never
 break a query, so the listeners are registered once, at install (service
-start, a configuration step as SQLAlchemy intends), and the switch flips
-SQLAlchemy's *own* gate: the ``_has_events`` class flags that every
-``Connection`` checks before dispatching any event.  With the gate closed a
-statement on an engine without listeners of its own runs the exact code path
-of an uninstrumented process (no listener is called at all); an engine that
-carries its own instance-level listeners (oslo.db's, for instance) calls
-ours, which return after one attribute check.  A flag flip is atomic, so
-no statement can fail because of it.  The gate is never closed while someone
-else has class-level Engine or Dialect listeners (they would be silenced):
-ours then stay reachable and return after the same check.
+start, a configuration step as SQLAlchemy intends), and the switch works on
+SQLAlchemy's *own* gate: the private ``_has_events`` flags that every
+``Connection`` checks before dispatching any event (``Engine._has_events``
+for connection events, ``Dialect._has_events`` for ``handle_error``; relied
+upon for SQLAlchemy 2.0 and 2.1).
 
-The gate is open while SQL spans are wanted: ``trace_sqlalchemy`` on, or
+Detached, both class flags are a plain ``False``: a statement on an engine
+without listeners of its own runs the exact code path of an uninstrumented
+process (no listener is called at all); an engine that carries its own
+instance-level listeners (oslo.db's, for instance) calls ours, which return
+after one attribute check.  Attached, the class flags become the per-context
+gate of :mod:`.gate`, a descriptor that answers, per read, the instance's own
+flag or whether the current OpenTelemetry context would get a span (not
+inside an unsampled trace; ``trace_sqlalchemy`` on, or the baggage flag
+permitted), so a statement in an unsampled trace skips SQLAlchemy's event
+dispatch as well.  Installing or removing the descriptor is one class
+attribute assignment, atomic: no statement can fail because of it.  The gate
+is never narrowed while someone else has class-level Engine or Dialect
+listeners (they would be silenced): that class then keeps the plain ``True``
+flag, attached or not, and ours return after the same check.
+
+Attached while SQL spans are wanted: ``trace_sqlalchemy`` on, or
 ``sql_trace_on_request`` permitting per-request tracing *and* a request
 flagged with the baggage ``os_trace.sql=1`` being active in the process
-(:mod:`.watch` notices those; the listener then checks the baggage of each
-statement's context).  The switches are followed through
+(:mod:`.watch` notices those; the gate and the listener then check the
+baggage of each statement's context).  The switches are followed through
 :data:`~os_trace_plugins._switches.SWITCHES` (``conf.mutate_config_files()``,
-SIGHUP, or :func:`set_sql_tracing` from code).  When it closes, spans of
+SIGHUP, or :func:`set_sql_tracing` from code).  When it detaches, spans of
 statements still running are ended (marked ``os_trace.sql.cut_short``) so
 none is left unended.
 """
@@ -47,7 +57,7 @@ from sqlalchemy.engine import Dialect, Engine
 
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
-from os_trace_plugins.db import attributes
+from os_trace_plugins.db import attributes, gate
 from os_trace_plugins.db.listeners import Listeners
 from os_trace_plugins.db.watch import WATCH
 
@@ -177,8 +187,12 @@ class SQLToggle:
         self._register()
         if self.listeners is not None:
             self.listeners.active = True
-        Engine._has_events = True
-        Dialect._has_events = True
+        for cls in (Engine, Dialect):
+            # a plain False flag means no foreign class-level listener: SQLAlchemy
+            # sets it True on every listen, and _close_gate only writes False
+            # after checking (saves the census at the start of each flagged request)
+            plain_false = cls.__dict__.get("_has_events") is False
+            gate.open_gate(cls, foreign=not plain_false and bool(self._foreign(cls)))
         self.attached = True
 
     def _detach(self) -> None:
@@ -194,22 +208,25 @@ class SQLToggle:
                 LOG.info("os_trace_plugins: %d SQL span(s) of running statements "
                          "ended early because SQL tracing was switched off", cut)
 
+    def _foreign(self, cls: type) -> list[Any]:
+        return [fn for fn in _class_listeners((cls,)) if id(fn) not in self._ours]
+
     def _close_gate(self) -> None:
         """Let SQLAlchemy skip dispatch again, unless someone else listens class-wide."""
-        foreign = [fn for fn in _class_listeners() if id(fn) not in self._ours]
-        if foreign:
-            LOG.debug("os_trace_plugins: other class-level SQLAlchemy listeners "
-                      "present; SQL listeners stay reachable (they return at once)")
-            return
-        Engine._has_events = False
-        Dialect._has_events = False
+        for cls in (Engine, Dialect):
+            foreign = bool(self._foreign(cls))
+            if foreign:
+                LOG.debug("os_trace_plugins: other class-level SQLAlchemy listeners on "
+                          "%s; its gate stays open (our listeners return at once)",
+                          cls.__name__)
+            gate.shut_gate(cls, foreign)
 
 
-def _class_listeners() -> list[Any]:
+def _class_listeners(classes: tuple[type, ...] = (Engine, Dialect)) -> list[Any]:
     """Every class-level listener on Engine (connection events) and Dialect."""
     found: list[Any] = []
-    for cls in (Engine, Dialect):
-        dispatch = cls.dispatch
+    for cls in classes:
+        dispatch = cls.dispatch  # type: ignore[attr-defined]
         for name in dispatch._event_names:
             clslevel = getattr(getattr(dispatch, name, None), "_clslevel", None)
             if clslevel is not None:

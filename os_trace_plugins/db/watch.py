@@ -18,7 +18,9 @@ first one starts and when the last one ends.  ``get_current`` is the original
 bound method, so the hot path of every other OpenTelemetry call is untouched.
 
 While one flagged request is active, statements of other requests of the
-same process pay the gate and a baggage check (they get no span).  A flagged
+same process pay the per-context gate's check (:mod:`.gate`: a few reads of a
+cached answer per statement) but not SQLAlchemy's event dispatch, and get no
+span.  A flagged
 context that is attached and never detached keeps the gate open: a cost, not
 a correctness problem.  If the runtime context cannot be wrapped (another
 OpenTelemetry version), the gate stays open whenever per-request tracing is

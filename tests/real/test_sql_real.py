@@ -7,6 +7,8 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from os_trace_plugins.db import toggle
@@ -81,6 +83,32 @@ class _RealDB(SQLTestCase):
         self.assertIn(".", failed[0].attributes["error.type"])
         self.assertEqual([e.name for e in failed[0].events], ["exception"])
 
+    def test_unsampled_trace_shuts_the_gate_sampled_one_records(self) -> None:
+        unsampled = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
+            0x1234, 0x5678, is_remote=True, trace_flags=trace.TraceFlags(0))))
+        token = otel_context.attach(unsampled)
+        try:
+            self.assertIs(self.engine._has_events, False)
+            self.assertIs(self.engine.dialect._has_events, False)
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT id FROM {self.table}").all()
+                with self.assertRaises(sa.exc.DBAPIError):
+                    conn.exec_driver_sql("SELECT * FROM ostp_no_such_table")
+        finally:
+            otel_context.detach(token)
+        self.assertEqual(self.sql_spans(), [])
+        with self.tracer.start_as_current_span("request"):
+            self.assertIs(self.engine._has_events, True)
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT id FROM {self.table}").all()
+                with self.assertRaises(sa.exc.DBAPIError):
+                    conn.exec_driver_sql("SELECT * FROM ostp_no_such_table")
+        failed = self.span("SELECT ostp_no_such_table")
+        self.assertChildOf(failed, self.span("request"))
+        self.assertEqual(failed.status.status_code, StatusCode.ERROR)
+        self.assertIn(".", failed.attributes["error.type"])
+        self.assertChildOf(self.span(f"SELECT {self.table}"), self.span("request"))
+
 
 class PostgreSQLTest(_RealDB):
     __test__ = True
@@ -108,6 +136,19 @@ class PostgreSQLTest(_RealDB):
         failed = self.span("SELECT ostp_no_such_table")
         self.assertEqual(failed.status.status_code, StatusCode.ERROR)
         self.assertEqual(failed.attributes["error.type"], "psycopg2.errors.UndefinedTable")
+        # oslo.db's own handle_error (on this engine's dialect) still translates
+        # errors inside an unsampled trace, where our gate is shut
+        unsampled = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
+            0x1234, 0x5678, is_remote=True, trace_flags=trace.TraceFlags(0))))
+        before = len(self.sql_spans())
+        token = otel_context.attach(unsampled)
+        try:
+            self.assertIs(engine.dialect._has_events, True)
+            with engine.connect() as conn, self.assertRaises(db_exc.DBError):
+                conn.exec_driver_sql("SELECT * FROM ostp_no_such_table")
+        finally:
+            otel_context.detach(token)
+        self.assertEqual(len(self.sql_spans()), before)
 
 
     def test_async_engine_asyncpg(self) -> None:
