@@ -49,6 +49,18 @@ from os_trace_plugins.db import attributes, toggle
 
 __all__ = ["main"]
 
+
+def _contrib_label() -> str:
+    from importlib import metadata
+    try:
+        version = metadata.version("opentelemetry-instrumentation-sqlalchemy")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a bench extra
+        version = "?"
+    return f"contrib {version} (forced)"
+
+
+CONTRIB = _contrib_label()
+
 PG_URL = os.environ.get("OS_TRACE_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
@@ -190,7 +202,7 @@ def _run_db(title: str, url: str, inner: int, rounds: int,
         "ours, off, flagged request": plain_q,
         "ours, on, unsampled": plain_q,
         "ours, on, sampled": plain_q,
-        "contrib 0.66b1 (forced)": contrib_q,
+        CONTRIB: contrib_q,
         "osprofiler add_tracing": osp_q,
         "2 no-op listeners": floor_q,
         "floor (2 no-op listeners + 1 span)": floor,
@@ -202,7 +214,7 @@ def _run_db(title: str, url: str, inner: int, rounds: int,
         "ours, off, flagged request": enter(flagged_ctx, ours_state(True, False, True)),
         "ours, on, unsampled": enter(unsampled_ctx, ours_state(True, True, False)),
         "ours, on, sampled": enter(sampled_ctx, ours_state(True, True, False)),
-        "contrib 0.66b1 (forced)": enter(sampled_ctx, off),
+        CONTRIB: enter(sampled_ctx, off),
         "osprofiler add_tracing": enter(sampled_ctx, off, osp=True),
         "2 no-op listeners": enter(sampled_ctx, off),
         "floor (2 no-op listeners + 1 span)": enter(sampled_ctx, off),
@@ -249,7 +261,7 @@ def _resting_verdict(r: dict[str, Result]) -> list[str]:
 def _verdict(r: dict[str, Result]) -> list[str]:
     plain = r["plain"].min
     floor = added(r, "floor (2 no-op listeners + 1 span)", "plain")
-    contrib = added(r, "contrib 0.66b1 (forced)", "plain")
+    contrib = added(r, CONTRIB, "plain")
     ours = added(r, "ours, on, sampled", "plain")
     unsampled = added(r, "ours, on, unsampled", "plain")
     dispatch = added(r, "2 no-op listeners", "plain")
