@@ -43,10 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["make_send", "begin_send", "end_span"]
 
-try:  # the context key of the span: one dict lookup instead of get_current_span()
-    from opentelemetry.trace.propagation import _SPAN_KEY as _SPAN_KEY
-except ImportError:  # pragma: no cover - a future API without it
-    _SPAN_KEY = None  # type: ignore[assignment]
+#: the context key of the span: one dict lookup instead of get_current_span()
+_SPAN_KEY = carrier._SPAN_KEY
 
 _CALL, _CAST = SpanKind.CLIENT, SpanKind.PRODUCER
 
@@ -64,18 +62,18 @@ def begin_send(hook: Hook, ctxt: Any, name: str | Callable[[], str],
     mapping = type(ctxt) is dict or isinstance(ctxt, Mapping)
     parent: Span | None = current.get(_SPAN_KEY) if _SPAN_KEY is not None \
         else trace.get_current_span(current)  # type: ignore[assignment]
+    in_trace = False
     if parent is not None:
         if type(parent) is carrier.RemoteParent:  # resumed unsampled: pass it on
             return None, (carrier.inject(ctxt, None, current, parent.header)
                           if mapping else ctxt)
         psc = parent.get_span_context()
-        if psc.is_valid:
-            if not psc.trace_flags & 1:
-                return None, (carrier.inject(ctxt, psc, current) if mapping else ctxt)
-            span = hook.tracer.start_span(name if isinstance(name, str) else name(),
-                                          context=current, kind=kind)
-        else:
-            span = start_root(hook.tracer, hook.presampler, name, kind, current)
+        if psc.is_valid and not psc.trace_flags & 1:
+            return None, (carrier.inject(ctxt, psc, current) if mapping else ctxt)
+        in_trace = psc.is_valid
+    if in_trace:
+        span = hook.tracer.start_span(name if isinstance(name, str) else name(),
+                                      context=current, kind=kind)
     else:
         span = start_root(hook.tracer, hook.presampler, name, kind, current)
     sc = span.get_span_context()

@@ -49,10 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["make_dispatch", "resume", "resume_unsampled", "begin_receive", "end_receive",
            "BAD_CARRIER_LOG", "report_bad_carrier"]
 
-try:  # the context key of the span, as set_span_in_context uses it
-    from opentelemetry.trace.propagation import _SPAN_KEY as _SPAN_KEY
-except ImportError:  # pragma: no cover - a future API without it
-    _SPAN_KEY = None  # type: ignore[assignment]
+_SPAN_KEY = carrier._SPAN_KEY  # the context key of the span (None: another API)
 
 LOG = logging.getLogger("os_trace_plugins.rpc")
 
