@@ -26,7 +26,7 @@ from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 from os_trace_plugins.rpc.client import begin_send, end_span
-from os_trace_plugins.rpc.server import begin_receive, end_receive, resume, resume_unsampled
+from os_trace_plugins.rpc.server import begin_receive, end_receive, resume, resume_message
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
@@ -103,13 +103,10 @@ def make_send_notification(hook: Hook) -> Factory:
 
 
 def _begin_one(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
-    token = resume_unsampled(incoming)
-    if token is not None:
-        return None, token
     ctxt = incoming.ctxt
-    sc, parent = resume(incoming, "notification")
-    if sc is not None and not sc.trace_flags & 1:
-        return None, otel_context.attach(parent)
+    token, sc, parent = resume_message(incoming, "notification")
+    if token is not None:  # unsampled trace: no span
+        return None, token
     msg = _message(incoming.message)
     span, ctx = begin_receive(
         hook, lambda: f"{msg.get('event_type') or 'notification'} process",

@@ -46,10 +46,12 @@ if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
     from os_trace_plugins.rpc._patch import Patch
 
-__all__ = ["make_dispatch", "resume", "resume_unsampled", "begin_receive", "end_receive",
-           "BAD_CARRIER_LOG", "report_bad_carrier"]
+__all__ = ["make_dispatch", "resume", "resume_unsampled", "resume_message", "begin_receive",
+           "end_receive", "BAD_CARRIER_LOG", "report_bad_carrier"]
 
 _SPAN_KEY = carrier._SPAN_KEY  # the context key of the span (None: another API)
+
+_EMPTY = Context()
 
 LOG = logging.getLogger("os_trace_plugins.rpc")
 
@@ -99,6 +101,25 @@ def resume_unsampled(incoming: Any) -> object | None:
     return otel_context.attach(Context({_SPAN_KEY: parent}))
 
 
+def resume_message(incoming: Any, what: str,
+                   ) -> tuple[object | None, SpanContext | None, Context]:
+    """Resume the trace of ``incoming``: ``(token, remote sc, parent)``.
+
+    A message of an unsampled trace gets no span: its parent is attached here
+    (fast path first, then the full :func:`resume`) and the detach token is
+    returned with nothing else to do.  Otherwise ``token`` is None and the
+    caller starts its span under ``parent`` (``sc`` None: a new root).
+    """
+    token = resume_unsampled(incoming)
+    if token is not None:
+        return token, None, _EMPTY
+    sc, parent = resume(incoming, what)
+    if sc is not None and not sc.trace_flags & 1:
+        # calls made by the endpoint carry the decision on
+        return otel_context.attach(parent), None, _EMPTY
+    return None, sc, parent
+
+
 def begin_receive(hook: Hook, name: str | Callable[[], str], kind: SpanKind,
                   parent: Context, remote: SpanContext | None,
                   links: list[Link] | None = None) -> tuple[Span | None, Context]:
@@ -145,14 +166,10 @@ def _is_call(incoming: Any) -> bool:
 
 
 def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
-    token = resume_unsampled(incoming)
-    if token is not None:
-        return None, token
     ctxt = incoming.ctxt
-    sc, parent = resume(incoming, "RPC message")
-    if sc is not None and not sc.trace_flags & 1:
-        # unsampled trace: no span, but calls made by the endpoint carry it on
-        return None, otel_context.attach(parent)
+    token, sc, parent = resume_message(incoming, "RPC message")
+    if token is not None:  # unsampled trace: no span
+        return None, token
     message = incoming.message
     if not isinstance(message, Mapping):
         message = {}
