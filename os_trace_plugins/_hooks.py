@@ -1,55 +1,63 @@
-"""The Hook base class and the entry-point loader.
+"""The Hook base class, the shared hook instances and the entry-point loader.
 
 A hook is one instrumentation point (RPC, notifications, SQL, drivers,
-outgoing HTTP).  It has idempotent :meth:`Hook.instrument` /
-:meth:`Hook.uninstrument` and names the ``[profiler]`` switch that turns it
+outgoing HTTP).  Its :meth:`Hook.instrument` / :meth:`Hook.uninstrument` are
+idempotent and symmetric, and it names the ``[profiler]`` switch that turns it
 on.  Hooks are found through the ``os_trace_plugins.hooks`` entry-point group,
-so a third-party distribution adds one by declaring an entry point alone::
+so a third-party distribution adds one by declaring an entry point alone (see
+:mod:`os_trace_plugins.hooks`, the public face of this module).
 
-    [options.entry_points]
-    os_trace_plugins.hooks =
-        mydriver = my_pkg.tracing:MyHook
+There is **one instance per hook class** in a process (:func:`shared`):
+``setup()``, ``opentelemetry-instrument`` (through :class:`HookInstrumentor`,
+whatever number of instrumentor objects it builds) and code calling
+``RPCInstrumentor().instrument()`` all reach the same object, so instrumenting
+twice never stacks two wrappers, and uninstrumenting from any of them removes
+what any of them installed.
 
-A hook whose switch is *mutable* is loaded even while the switch is off and
-follows the switch at runtime (by a cheap check at call time, or by attaching
-and detaching itself on change): OSProfiler's trap was a flag read only at
-registration.  A hook that fails to import or to instrument is logged by name
-and the others still load.
+Instrumenting imports nothing of the target library: patches are
+:class:`~os_trace_plugins._patching.Patch` objects applied when the service
+imports the module.  A hook whose switch is *mutable* is loaded even while the
+switch is off and follows it at call time (OSProfiler's trap was a flag read
+only at registration).  A hook that fails to import or to instrument is logged
+by name and the others still load.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from opentelemetry import trace
 
 from os_trace_plugins import _safety, opts
+from os_trace_plugins._patching import Patch, Wrapper, when_imported
 from os_trace_plugins._version import __version__
-from os_trace_plugins.export.presample import Presampler
 
 __all__ = ["Hook", "HookInstrumentor", "ENTRY_POINT_GROUP", "load_hooks",
-           "unload_hooks", "loaded_hooks"]
+           "unload_hooks", "loaded_hooks", "shared"]
 
 LOG = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "os_trace_plugins.hooks"
 
+H = TypeVar("H", bound="Hook")
+
 
 class Hook:
     """Base class of an instrumentation point.
 
-    Subclasses set :attr:`name`, :attr:`option` (the ``[profiler]`` switch, or
-    None for always-on) and :attr:`requires` (modules the hook needs; a
-    missing one is reported clearly when the operator asked for the hook), and
-    implement :meth:`_instrument` / :meth:`_uninstrument`.
+    Subclasses set :attr:`name` and :attr:`option` (the ``[profiler]`` switch,
+    or None for always-on) and implement :meth:`_instrument`, usually with
+    :meth:`patch` and :meth:`on_import` calls only; the default
+    :meth:`_uninstrument` removes those.  ``self.tracer`` follows the
+    provider given to :meth:`instrument` (default: the global one).
     """
 
     name: ClassVar[str] = "hook"
     option: ClassVar[str | None] = None
-    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self._instrumented = False
@@ -57,8 +65,8 @@ class Hook:
         self.conf: Any = None
         self.tracer: trace.Tracer = trace.get_tracer(
             f"os_trace_plugins.{self.name}", __version__)
-        #: root decisions before the SDK, for the tracer this hook uses now
-        self.presampler = Presampler(lambda: self.tracer)
+        self._patches: list[Patch] = []
+        self._cancels: list[Callable[[], None]] = []
 
     @property
     def instrumented(self) -> bool:
@@ -74,7 +82,11 @@ class Hook:
             self.tracer = trace.get_tracer(
                 f"os_trace_plugins.{self.name}", __version__,
                 tracer_provider=tracer_provider)
-            self._instrument()
+            try:
+                self._instrument()
+            except BaseException:
+                self._remove_patches()
+                raise
             self._instrumented = True
 
     def uninstrument(self) -> None:
@@ -85,13 +97,49 @@ class Hook:
             try:
                 self._uninstrument()
             finally:
+                self._remove_patches()
                 self._instrumented = False
+
+    # -- what subclasses build on ------------------------------------------
+    def patch(self, module: str, path: str, wrapper: Wrapper) -> Patch:
+        """Wrap ``module``'s ``path`` (``"Class.method"``) with a wrapt wrapper,
+        now or when the service imports ``module``; removed on uninstrument."""
+        p = Patch(module, path, wrapper)
+        self._patches.append(p)
+        p.apply()
+        return p
+
+    def on_import(self, module: str, callback: Callable[[Any], None]) -> None:
+        """Run ``callback(module)`` once ``module`` is imported (now if it is);
+        cancelled on uninstrument if it has not run yet."""
+        self._cancels.append(when_imported(module, callback))
 
     def _instrument(self) -> None:
         raise NotImplementedError
 
     def _uninstrument(self) -> None:
-        raise NotImplementedError
+        """Undo what :meth:`_instrument` did beyond patches (none by default)."""
+
+    def _remove_patches(self) -> None:
+        cancels, self._cancels = self._cancels, []
+        for cancel in cancels:
+            cancel()
+        patches, self._patches = self._patches, []
+        for p in reversed(patches):
+            _safety.safe_call(f"removing the patch of {p.module}.{p.path}", p.remove)
+
+
+_shared: dict[type, Hook] = {}
+_shared_lock = threading.Lock()
+
+
+def shared(hook_cls: type[H]) -> H:
+    """The process's one instance of ``hook_cls``."""
+    with _shared_lock:
+        hook = _shared.get(hook_cls)
+        if hook is None:
+            hook = _shared[hook_cls] = hook_cls()
+        return hook  # type: ignore[return-value]
 
 
 try:  # opentelemetry-instrumentation is optional: only `opentelemetry-instrument` needs it
@@ -106,17 +154,18 @@ class HookInstrumentor(_BaseInstrumentor):  # type: ignore[misc,valid-type]
     """Expose a :class:`Hook` as an OpenTelemetry ``BaseInstrumentor``.
 
     ``opentelemetry-instrument`` loads the ``opentelemetry_instrumentor`` entry
-    points and calls ``instrument(tracer_provider=...)``; with no oslo.config
-    object the switches keep their defaults.  Subclasses set ``hook_class``
-    and ``dependencies``.
+    points and calls ``instrument(tracer_provider=...)``.  Every instrumentor
+    object drives the one shared hook (:func:`shared`), so instrument and
+    uninstrument are symmetric across instances and never stack.  Subclasses
+    set ``hook_class`` and ``dependencies``.
     """
 
     hook_class: ClassVar[type[Hook]] = Hook
     dependencies: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook = self.hook_class()
+    @property
+    def hook(self) -> Hook:
+        return shared(self.hook_class)
 
     def instrumentation_dependencies(self) -> tuple[str, ...]:
         return self.dependencies
@@ -154,7 +203,11 @@ def load_hooks(conf: Any, tracer_provider: trace.TracerProvider | None = None,
     except Exception as exc:  # pragma: no cover - broken metadata
         _safety.report_failure("reading entry points", exc)
         return {}
+    seen: set[str] = set()
     for ep in sorted(eps, key=lambda e: e.name):
+        if ep.name in seen:  # the same distribution on sys.path twice
+            continue
+        seen.add(ep.name)
         with _loaded_lock:
             if ep.name in _loaded:
                 continue
@@ -174,7 +227,9 @@ def load_hooks(conf: Any, tracer_provider: trace.TracerProvider | None = None,
             if not _wanted(hook_cls, conf):
                 LOG.debug("os_trace_plugins: hook %r off by configuration", ep.name)
                 continue
-            hook = hook_cls()
+            hook = shared(hook_cls)
+            if hook.instrumented:  # opentelemetry-instrument came first: start over
+                hook.uninstrument()  # with the config and provider of setup()
             hook.instrument(conf, tracer_provider)
         except Exception as exc:
             LOG.error("os_trace_plugins: hook %r failed to instrument: %s",

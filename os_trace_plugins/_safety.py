@@ -2,25 +2,23 @@
 
 Telemetry must never break the host: a bug in a hook, a garbled carrier or a
 failing exporter is logged once (or at a bounded rate) and the service's own
-call goes on untouched.  Hook code wraps its *own* work in :func:`guarded` or
-:func:`safe_call`; the host's call is always made outside the guard, so the
+call goes on untouched.  Hook code wraps its *own* work in :func:`safe_call` (or a
+``try``/``except`` that calls :func:`report_failure`); the host's call is always made outside the guard, so the
 host's exceptions propagate exactly as they would without us.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["guarded", "safe_call", "RateLimitedLog", "report_failure", "reset"]
+__all__ = ["safe_call", "RateLimitedLog", "report_failure", "reset"]
 
 LOG = logging.getLogger("os_trace_plugins")
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 _seen: set[tuple[str, type]] = set()
@@ -48,23 +46,6 @@ def report_failure(where: str, exc: BaseException) -> None:
             LOG.debug("os_trace_plugins: internal error in %s again: %r", where, exc)
     except Exception:  # pragma: no cover - a broken logging config
         pass
-
-
-def guarded(where: str, default: Any = None) -> Callable[[F], F]:
-    """Decorate a hook body: any exception is reported and ``default`` returned."""
-
-    def decorate(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                report_failure(where, exc)
-                return default
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def safe_call(where: str, fn: Callable[..., T], *args: Any, default: Any = None,

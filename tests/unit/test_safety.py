@@ -12,14 +12,15 @@ class TestSafety(unittest.TestCase):
     def setUp(self) -> None:
         _safety.reset()
 
-    def test_guarded_returns_default_and_logs_once(self) -> None:
-        @_safety.guarded("test.place", default="fallback")
+    def test_safe_call_returns_default_and_logs_once(self) -> None:
         def broken() -> str:
             raise RuntimeError("boom")
 
         with self.assertLogs("os_trace_plugins", logging.DEBUG) as logs:
-            self.assertEqual(broken(), "fallback")
-            self.assertEqual(broken(), "fallback")
+            self.assertEqual(_safety.safe_call("test.place", broken, default="fallback"),
+                             "fallback")
+            self.assertEqual(_safety.safe_call("test.place", broken, default="fallback"),
+                             "fallback")
         errors = [r for r in logs.records if r.levelno >= logging.ERROR]
         self.assertEqual(len(errors), 1)
         self.assertIn("test.place", errors[0].getMessage())

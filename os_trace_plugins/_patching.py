@@ -1,0 +1,142 @@
+"""The one patching mechanism of every hook: wrapt wrappers behind post-import hooks.
+
+A hook never imports the library it instruments.  :class:`Patch` registers a
+wrapt post-import hook for the module that defines the target, and applies
+``wrapt.wrap_function_wrapper`` when the *service* imports that module (at
+once when it is already imported).  So ``opentelemetry-instrument`` or
+``setup()`` can run before the service's own imports without changing what
+the service imports or selects at start-up (oslo.service's backend, eventlet
+monkey-patching, a SQLAlchemy version).
+
+The wrapper has wrapt's signature ``wrapper(wrapped, instance, args,
+kwargs)``.  :meth:`Patch.remove` takes away only our own wrapper: when it is
+still the outermost attribute the original is put back; when someone wrapped
+on top of it meanwhile (contrib's instrumentation, a test double), ours stays
+in their chain but goes inert (``Patch.active`` is False and the wrapper
+calls straight through), so their wrapper keeps working.  A post-import hook
+that has not fired yet is cancelled.
+
+Usage (inside :meth:`os_trace_plugins.hooks.Hook._instrument`)::
+
+    self.patch("oslo_messaging.transport", "Transport._send", send_wrapper)
+
+The wrapper runs under no guard of ours: it is the hook's job to keep its own
+work under :mod:`os_trace_plugins._safety` and to call ``wrapped`` outside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from os_trace_plugins import _safety
+
+__all__ = ["Patch", "Wrapper", "when_imported"]
+
+LOG = logging.getLogger(__name__)
+
+#: wrapt's wrapper signature: (wrapped, instance, args, kwargs) -> result
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _resolve(module: Any, path: str) -> tuple[Any, str]:
+    """The object that holds the last attribute of ``path``, and its name."""
+    parts = path.split(".")
+    owner = module
+    for part in parts[:-1]:
+        owner = getattr(owner, part)
+    return owner, parts[-1]
+
+
+def when_imported(module: str, callback: Callable[[Any], None]) -> Callable[[], None]:
+    """Call ``callback(module)`` once ``module`` is imported (now, if it is).
+
+    Returns a cancel function: once called, a callback that has not run yet
+    never will.  The callback runs under the safety guard.
+    """
+    state = {"cancelled": False}
+
+    def hook(mod: Any) -> None:
+        if not state["cancelled"]:
+            _safety.safe_call(f"post-import hook for {module}", callback, mod)
+
+    def cancel() -> None:
+        state["cancelled"] = True
+
+    if module in sys.modules and sys.modules[module] is not None:
+        hook(sys.modules[module])
+    else:
+        wrapt.register_post_import_hook(hook, module)
+    return cancel
+
+
+class Patch:
+    """One wrapt wrapper on ``module``'s attribute ``path`` (``"Class.method"``)."""
+
+    def __init__(self, module: str, path: str, wrapper: Wrapper) -> None:
+        self.module = module
+        self.path = path
+        self._wrapper = wrapper
+        #: our wrapper runs only while True (an inert wrapper calls straight through)
+        self.active = False
+        #: the installed wrapt FunctionWrapper, once the module is imported
+        self.handle: Any = None
+        self._owner: Any = None
+        self._name = ""
+        self._inherited = False
+        self._cancel: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def applied(self) -> bool:
+        """Whether the wrapper is in place (False until the module is imported)."""
+        return self.handle is not None
+
+    def _call(self, wrapped: Callable[..., Any], instance: Any,
+              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not self.active:
+            return wrapped(*args, **kwargs)
+        return self._wrapper(wrapped, instance, args, kwargs)
+
+    def apply(self) -> None:
+        """Wrap now if the module is imported, else as soon as it is."""
+        with self._lock:
+            if self.active:
+                return
+            self.active = True
+        self._cancel = when_imported(self.module, self._wrap)
+
+    def _wrap(self, module: Any) -> None:
+        with self._lock:
+            if not self.active or self.handle is not None:
+                return
+            owner, name = _resolve(module, self.path)
+            self._inherited = isinstance(owner, type) and name not in owner.__dict__
+            self.handle = wrapt.wrap_function_wrapper(owner, name, self._call)
+            self._owner, self._name = owner, name
+
+    def remove(self) -> None:
+        """Take our wrapper away (or make it inert under someone else's)."""
+        with self._lock:
+            self.active = False
+            if self._cancel is not None:
+                self._cancel()
+                self._cancel = None
+            handle, owner, name = self.handle, self._owner, self._name
+            self.handle = self._owner = None
+        if handle is None:
+            return
+        current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
+        if current is not handle:
+            LOG.debug("os_trace_plugins: %s.%s was wrapped again after us; our wrapper "
+                      "stays in the chain, inert", self.module, self.path)
+            return
+        if self._inherited:
+            delattr(owner, name)  # uncover the base class's attribute again
+        else:
+            setattr(owner, name, handle.__wrapped__)
