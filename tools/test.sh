@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 echo "== headless Chromium and Graphviz for the HTML/DOT report tests"
 bash tools/install-chromium.sh
 echo "== installing os_trace_plugins[test,bench,grpc]"
-"$VENV/bin/pip" install -q -e '.[test,bench,grpc]'
+pip_install -e '.[test,bench,grpc]'
 echo "== ruff"
 "$VENV/bin/ruff" check os_trace_plugins tests bench
 echo "== mypy"
@@ -17,7 +17,7 @@ echo "== pytest (SQLAlchemy $("$VENV/bin/python" -c 'import sqlalchemy; print(sq
 "$VENV/bin/pytest" -q "$@" tests
 SA20="$VENV/sa20"
 if [ ! -d "$SA20/sqlalchemy" ]; then
-    "$VENV/bin/pip" install -q --no-deps --target "$SA20" 'SQLAlchemy>=2.0,<2.1'
+    pip_install --no-deps --target "$SA20" 'SQLAlchemy>=2.0,<2.1'
 fi
 echo "== pytest unit + functional (SQLAlchemy $(PYTHONPATH=$SA20 "$VENV/bin/python" -c 'import sqlalchemy; print(sqlalchemy.__version__)'))"
 PYTHONPATH="$SA20" "$VENV/bin/pytest" -q "$@" tests/unit tests/functional
