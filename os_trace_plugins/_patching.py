@@ -12,8 +12,8 @@ The wrapper has wrapt's signature ``wrapper(wrapped, instance, args,
 kwargs)``.  :meth:`Patch.remove` takes away only our own wrapper: when it is
 still the outermost attribute the original is put back; when someone wrapped
 on top of it meanwhile (contrib's instrumentation, a test double), ours stays
-in their chain but goes inert (``Patch.active`` is False and the wrapper
-calls straight through), so their wrapper keeps working.  A post-import hook
+in their chain but goes inert (it calls straight through, for good: applying
+the patch again wraps anew), so their wrapper keeps working.  A post-import hook
 that has not fired yet is cancelled.
 
 Usage (inside :meth:`os_trace_plugins.hooks.Hook._instrument`)::
@@ -75,6 +75,20 @@ def when_imported(module: str, callback: Callable[[Any], None]) -> Callable[[], 
     return cancel
 
 
+class _Application:
+    """One application of a patch: its wrapper runs only while ``live``.
+
+    A patch removed while buried under someone else's wrapper stays in their
+    chain; applying the patch again must not wake that old wrapper up, so
+    each application has a flag of its own.
+    """
+
+    __slots__ = ("live",)
+
+    def __init__(self) -> None:
+        self.live = True
+
+
 class Patch:
     """One wrapt wrapper on ``module``'s attribute ``path`` (``"Class.method"``)."""
 
@@ -82,8 +96,7 @@ class Patch:
         self.module = module
         self.path = path
         self._wrapper = wrapper
-        #: our wrapper runs only while True (an inert wrapper calls straight through)
-        self.active = False
+        self._current: _Application | None = None
         #: the installed wrapt FunctionWrapper, once the module is imported
         self.handle: Any = None
         self._owner: Any = None
@@ -93,41 +106,55 @@ class Patch:
         self._lock = threading.Lock()
 
     @property
+    def active(self) -> bool:
+        """Whether the patch is applied (or waiting for its module's import)."""
+        return self._current is not None
+
+    @property
     def applied(self) -> bool:
         """Whether the wrapper is in place (False until the module is imported)."""
         return self.handle is not None
 
-    def _call(self, wrapped: Callable[..., Any], instance: Any,
-              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not self.active:
-            return wrapped(*args, **kwargs)
-        return self._wrapper(wrapped, instance, args, kwargs)
+    def _bind(self, application: _Application) -> Wrapper:
+        wrapper = self._wrapper
+
+        def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+            if not application.live:  # removed, but buried under someone's wrapper
+                return wrapped(*args, **kwargs)
+            return wrapper(wrapped, instance, args, kwargs)
+
+        return call
 
     def apply(self) -> None:
         """Wrap now if the module is imported, else as soon as it is."""
         with self._lock:
-            if self.active:
+            if self._current is not None:
                 return
-            self.active = True
-        self._cancel = when_imported(self.module, self._wrap)
+            application = self._current = _Application()
+        self._cancel = when_imported(self.module, lambda m: self._wrap(m, application))
 
-    def _wrap(self, module: Any) -> None:
+    def _wrap(self, module: Any, application: _Application) -> None:
         with self._lock:
-            if not self.active or self.handle is not None:
+            if self._current is not application or self.handle is not None:
                 return
             owner, name = _resolve(module, self.path)
             self._inherited = isinstance(owner, type) and name not in owner.__dict__
-            self.handle = wrapt.wrap_function_wrapper(owner, name, self._call)
+            self.handle = wrapt.wrap_function_wrapper(owner, name, self._bind(application))
             self._owner, self._name = owner, name
 
     def remove(self) -> None:
         """Take our wrapper away (or make it inert under someone else's)."""
         with self._lock:
-            self.active = False
+            application, self._current = self._current, None
+            if application is not None:
+                application.live = False
             if self._cancel is not None:
                 self._cancel()
                 self._cancel = None
-            handle, owner, name = self.handle, self._owner, self._name
+            handle: Any = self.handle
+            owner: Any = self._owner
+            name = self._name
             self.handle = self._owner = None
         if handle is None:
             return
