@@ -158,6 +158,7 @@ class Patch:
             self.handle = self._owner = None
         if handle is None:
             return
+        original = handle.__wrapped__
         current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
         if current is not handle:
             LOG.debug("os_trace_plugins: %s.%s was wrapped again after us; our wrapper "
@@ -166,4 +167,4 @@ class Patch:
         if self._inherited:
             delattr(owner, name)  # uncover the base class's attribute again
         else:
-            setattr(owner, name, handle.__wrapped__)
+            setattr(owner, name, original)
