@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite from nothing: a virtualenv, the package with its test
 # extras, ruff, mypy, then every test layer (unit, functional, real services)
-# on SQLAlchemy 2.1, and the unit + functional layers again on SQLAlchemy 2.0.
+# on the newest supported releases (SQLAlchemy 2.1, OpenTelemetry, oslo.messaging),
+# the unit + functional layers again on SQLAlchemy 2.0, and once more in a
+# second virtualenv holding the oldest supported OpenTelemetry SDK and
+# oslo.messaging (tools/oldest-constraints.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/venv.sh
@@ -13,11 +16,26 @@ echo "== ruff"
 "$VENV/bin/ruff" check os_trace_plugins tests bench
 echo "== mypy"
 "$VENV/bin/mypy" os_trace_plugins
-echo "== pytest (SQLAlchemy $("$VENV/bin/python" -c 'import sqlalchemy; print(sqlalchemy.__version__)'))"
+versions() {
+    "$1" -c 'import sqlalchemy, oslo_messaging.version as om
+from importlib.metadata import version
+print("SQLAlchemy", sqlalchemy.__version__, "| opentelemetry-sdk", version("opentelemetry-sdk"),
+      "| oslo.messaging", om.version_info.version_string())'
+}
+echo "== pytest ($(versions "$VENV/bin/python"))"
 "$VENV/bin/pytest" -q "$@" tests
 SA20="$VENV/sa20"
 if [ ! -d "$SA20/sqlalchemy" ]; then
     pip_install --no-deps --target "$SA20" 'SQLAlchemy>=2.0,<2.1'
 fi
-echo "== pytest unit + functional (SQLAlchemy $(PYTHONPATH=$SA20 "$VENV/bin/python" -c 'import sqlalchemy; print(sqlalchemy.__version__)'))"
+echo "== pytest unit + functional ($(PYTHONPATH=$SA20 versions "$VENV/bin/python"))"
 PYTHONPATH="$SA20" "$VENV/bin/pytest" -q "$@" tests/unit tests/functional
+OLDEST="$VENV-oldest"
+if [ ! -x "$OLDEST/bin/python" ]; then
+    echo "== creating $OLDEST"
+    "$PY" -m venv "$OLDEST"
+    VENV="$OLDEST" pip_install -U pip setuptools wheel
+fi
+VENV="$OLDEST" pip_install -e '.[test]' -c tools/oldest-constraints.txt
+echo "== pytest unit + functional ($(versions "$OLDEST/bin/python"))"
+"$OLDEST/bin/pytest" -q "$@" tests/unit tests/functional
