@@ -17,10 +17,10 @@ echo "== ruff"
 echo "== mypy"
 "$VENV/bin/mypy" os_trace_plugins
 versions() {
-    "$1" -c 'import sqlalchemy, oslo_messaging.version as om
+    "$1" -c 'import sqlalchemy
 from importlib.metadata import version
 print("SQLAlchemy", sqlalchemy.__version__, "| opentelemetry-sdk", version("opentelemetry-sdk"),
-      "| oslo.messaging", om.version_info.version_string())'
+      "| oslo.messaging", version("oslo.messaging"))'
 }
 echo "== pytest ($(versions "$VENV/bin/python"))"
 "$VENV/bin/pytest" -q "$@" tests
