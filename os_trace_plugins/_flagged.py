@@ -10,8 +10,10 @@ statement's context says.
 Our own WSGI middleware and RPC server hooks are the only producers of a
 flagged context in a process: each calls :func:`enter` with the context it
 attaches and :func:`leave` with what :func:`enter` returned, once the request
-is over.  The SQL hook :func:`subscribe`\\ s and is called when the number of
-running flagged requests goes from 0 to 1 and back.  No process-wide wrapper:
+is over (the threads hook does the same around work a flagged request
+hands to a worker, which runs while the request waits).  The SQL hook
+:func:`subscribe`\\ s and is called when the number of running flagged
+requests goes from 0 to 1 and back.  No process-wide wrapper:
 a flagged context attached by some other code is not seen here (documented).
 """
 

@@ -2,9 +2,10 @@
 
 Telemetry must never break the host: a bug in a hook, a garbled carrier or a
 failing exporter is logged once (or at a bounded rate) and the service's own
-call goes on untouched.  Hook code wraps its *own* work in :func:`safe_call` (or a
-``try``/``except`` that calls :func:`report_failure`); the host's call is always made outside the guard, so the
-host's exceptions propagate exactly as they would without us.
+call goes on untouched.  Hook code wraps its *own* work in :func:`safe_call`
+(or a ``try``/``except`` that calls :func:`report_failure`); the host's call
+is always made outside the guard, so the host's exceptions propagate exactly
+as they would without us.
 """
 
 from __future__ import annotations
