@@ -104,7 +104,7 @@ def spawns(provider: Any) -> None:
     emit({"reused_worker": reused, "outside": current_span_id()})
 
 
-def run_loops(provider: Any, sleep: Any) -> None:
+def run_loops(provider: Any, sleep: Any) -> dict[str, int]:
     """Both backends: a loop waited on, a loop left running, a periodic loop."""
     from oslo_service import loopingcall
 
@@ -149,7 +149,7 @@ def run_loops(provider: Any, sleep: Any) -> None:
         sleep(0.005)
     periodic_lc.stop()
     periodic_lc.wait()
-    emit({"ticks": state["n"], "before_end": state["before_end"]})
+    return {"ticks": state["n"], "before_end": state["before_end"]}
 
 
 def looping(provider: Any) -> None:
@@ -157,4 +157,4 @@ def looping(provider: Any) -> None:
     from oslo_service import backend
 
     backend.init_backend(backend.BackendType.EVENTLET)
-    run_loops(provider, eventlet.sleep)
+    emit(run_loops(provider, eventlet.sleep))

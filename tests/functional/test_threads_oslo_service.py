@@ -68,7 +68,7 @@ def looping(provider: Any) -> None:
     from oslo_service import backend
 
     backend.init_backend(backend.BackendType.THREADING)
-    run_loops(provider, time.sleep)
+    emit(run_loops(provider, time.sleep))
 
 
 def imports(provider: Any) -> None:
