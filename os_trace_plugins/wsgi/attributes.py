@@ -11,10 +11,12 @@ from whichever router matched, always written ``{name}``:
 
 - ``environ["os_trace.route"]``: set by the application itself, or by the
   ``wsgi_servers`` hook for pecan (:func:`pecan_template`, from the
-  controller pecan routed to and the path segments it took as arguments);
+  controller pecan routed to and the path segments it took as arguments)
+  and for Flask (its ``url_rule``, noted while the request runs);
 - python-routes: ``environ["routes.route"].routepath`` (``:id``, ``:(id)``,
   ``{id:\\d+}`` and ``*path`` rewritten ``{id}`` / ``{path}``);
-- Flask/Werkzeug: ``request.url_rule.rule`` (``<int:id>`` -> ``{id}``).
+- a plain Werkzeug app: ``environ["werkzeug.request"].url_rule.rule``
+  (``<int:id>`` -> ``{id}``).
 
 The template is prefixed with ``SCRIPT_NAME`` (where the app is mounted:
 ``/v2.1`` under nova's urlmap).  No router told us: the span keeps the method

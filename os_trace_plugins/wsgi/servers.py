@@ -27,7 +27,9 @@ then passes straight through.
 The hook also patches ``pecan.core.PecanBase.find_controller``: once pecan
 has routed, the template of the route (:func:`.attributes.pecan_template`)
 goes into ``environ["os_trace.route"]``, so the span reads
-``GET /v1/nodes/{node_ident}``.
+``GET /v1/nodes/{node_ident}``; and ``flask.app.Flask.dispatch_request``,
+where Flask's matched ``url_rule`` is known (Flask empties
+``environ["werkzeug.request"]`` when the request ends, before our span does).
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ from typing import Any, ClassVar
 
 from os_trace_plugins import _safety
 from os_trace_plugins._hooks import Hook, HookInstrumentor, shared
-from os_trace_plugins.wsgi.attributes import ROUTE_ENVIRON_KEY, pecan_template
+from os_trace_plugins.wsgi.attributes import (
+    ROUTE_ENVIRON_KEY,
+    normalize_route,
+    pecan_template,
+)
 from os_trace_plugins.wsgi.middleware import TracingMiddleware
 
 __all__ = ["WSGIServersHook", "WSGIServersInstrumentor", "wrap_application"]
@@ -93,6 +99,23 @@ def _find_controller(wrapped: Callable[..., Any], instance: Any, args: tuple[Any
     return result
 
 
+def _record_flask_route(instance: Any) -> None:
+    import sys
+
+    request = sys.modules["flask"].request  # imported by the service: we are in its call
+    rule = getattr(request.url_rule, "rule", None)
+    if isinstance(rule, str) and rule:
+        request.environ[ROUTE_ENVIRON_KEY] = normalize_route(rule, "werkzeug")
+
+
+def _dispatch_request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+    """``Flask.dispatch_request``: the URL is matched (Flask clears the request
+    from the environ when the request ends, so the route is noted now)."""
+    _safety.safe_call("wsgi servers (flask route)", _record_flask_route, instance)
+    return wrapped(*args, **kwargs)
+
+
 class WSGIServersHook(Hook):
     """Wrap the application handed to WSGI servers; name pecan's routes."""
 
@@ -105,6 +128,7 @@ class WSGIServersHook(Hook):
         self.patch("wsgiref.simple_server", "WSGIServer.set_app",
                    _wrap_arg(0, "application"))
         self.patch("pecan.core", "PecanBase.find_controller", _find_controller)
+        self.patch("flask.app", "Flask.dispatch_request", _dispatch_request)
 
 
 class WSGIServersInstrumentor(HookInstrumentor):
