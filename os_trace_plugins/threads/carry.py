@@ -17,7 +17,6 @@ This module is the one place where a handed-off call is wrapped; the hook
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,12 +25,10 @@ from opentelemetry.context import Context
 
 from os_trace_plugins import _flagged, _safety
 
-__all__ = ["Bound", "bind", "EMPTY", "starting_pool_worker", "pool_spawn"]
+__all__ = ["Bound", "bind", "EMPTY"]
 
 #: the context of code outside any trace (no span, no baggage)
 EMPTY = Context()
-
-_local = threading.local()
 
 
 class Bound:
@@ -87,26 +84,3 @@ def bind(fn: Callable[..., Any], ctx: Context | None = None) -> Bound:
     if type(fn) is Bound and fn.ctx is ctx:
         return fn
     return Bound(fn, ctx)
-
-
-def starting_pool_worker() -> bool:
-    """Whether the current thread is inside an executor's ``submit`` of ours.
-
-    A worker thread an executor starts there serves every later task of the
-    pool: it must not take the first submitter's context as its own (each
-    task brings its own through :class:`Bound`).
-    """
-    return bool(getattr(_local, "pool_spawn", False))
-
-
-class pool_spawn:
-    """Mark the calling thread as inside an executor's ``submit``."""
-
-    __slots__ = ("_previous",)
-
-    def __enter__(self) -> None:
-        self._previous = getattr(_local, "pool_spawn", False)
-        _local.pool_spawn = True
-
-    def __exit__(self, *exc: object) -> None:
-        _local.pool_spawn = self._previous

@@ -16,13 +16,14 @@ starts empty anyway, so those are left alone when there is nothing to carry.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context
 
 from os_trace_plugins import _safety
-from os_trace_plugins.threads.carry import Bound, bind, pool_spawn, starting_pool_worker
+from os_trace_plugins.threads.carry import Bound, bind
 
 __all__ = ["submit_wrapper", "thread_start", "greenthread_init", "greenthread_main",
            "spawn_n_wrapper", "CONTEXT_ATTR", "Wrapped"]
@@ -32,21 +33,30 @@ CONTEXT_ATTR = "_os_trace_context"
 
 Wrapped = Callable[..., Any]
 
+#: ``in_submit`` is True on a thread inside one of our executor wrappers: a
+#: worker thread the executor starts there serves every later task of the
+#: pool, so it must not take the first submitter's context as its own (each
+#: task brings its own).  Set inline: a context manager costs ~3x more.
+_state = threading.local()
+
 
 def submit_wrapper(index: int) -> Callable[[Wrapped, Any, tuple[Any, ...], dict[str, Any]],
                                             Any]:
     """Wrapper of an executor method whose positional ``args[index]`` is the task.
 
-    Worker threads the executor starts during the call begin clean
-    (:func:`~.carry.starting_pool_worker`).
+    Worker threads the executor starts during the call begin clean.
     """
 
     def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> Any:
         if len(args) > index:
             args = args[:index] + (bind(args[index]),) + args[index + 1:]
-        with pool_spawn():
+        previous = getattr(_state, "in_submit", False)
+        _state.in_submit = True
+        try:
             return wrapped(*args, **kwargs)
+        finally:
+            _state.in_submit = previous
 
     return wrapper
 
@@ -88,7 +98,7 @@ def thread_start(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
     """``threading.Thread.start``: the new thread runs in the starter's context."""
     ctx = context.get_current()
-    if not ctx or starting_pool_worker():
+    if not ctx or getattr(_state, "in_submit", False):
         return wrapped(*args, **kwargs)
     carrier = _safety.safe_call("threads (Thread.start)", _carry_into, instance, ctx)
     try:
