@@ -17,7 +17,9 @@ CHILD = "tests.functional.test_threads_oslo_service"
 class ThreadingBackendTest(ThreadsTestCase):
 
     def test_thread_group(self) -> None:
-        spans, _ = run_child(f"{CHILD}:thread_group")
+        spans, patched = run_child(f"{CHILD}:thread_group")
+        self.assertTrue(patched, "oslo.service moved LoopingCallBase._start (a private "
+                        "method the tick rule patches): see docs/threads.md")
         self.assertEqual(spans["group thread"]["parent"], spans["request"]["span_id"])
         self.assertEqual(spans["group timer 0"]["parent"], spans["request"]["span_id"])
 
@@ -60,6 +62,9 @@ def thread_group(provider: Any) -> None:
         tg.add_timer(0.01, timer)
         tg.wait()
     tg.stop()
+    from oslo_service.backend._common import loopingcall as common
+
+    emit(hasattr(common.LoopingCallBase._start, "__wrapped__"))
 
 
 def looping(provider: Any) -> None:
