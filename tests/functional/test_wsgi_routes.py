@@ -143,3 +143,25 @@ class RoutesTest(TestCase):
         self.assertRoute(self.call(router, "GET", "/flavors/7/os-extra_specs"),
                          "GET /flavors/{flavor_id}/os-extra_specs",
                          "/flavors/{flavor_id}/os-extra_specs")
+
+
+class NormalizeTest(TestCase):
+    """Every router's variable syntax is written ``{name}``."""
+
+    def test_syntaxes(self) -> None:
+        from os_trace_plugins.wsgi.attributes import normalize_route
+
+        cases = [
+            ("/{project_id}/servers/{id}", "routes", "/{project_id}/servers/{id}"),
+            ("/servers/:(id)/action", "routes", "/servers/{id}/action"),
+            ("/x/:id/y", "routes", "/x/{id}/y"),
+            ("/a/{id:\\d{1,3}}", "routes", "/a/{id}"),
+            ("/f/*path", "routes", "/f/{path}"),
+            ("/servers/{id}.{format}", "routes", "/servers/{id}.{format}"),
+            ("/n/<int:id>/<path:rest>", "werkzeug", "/n/{id}/{rest}"),
+            ("/a/<any(x, y):kind>", "werkzeug", "/a/{kind}"),
+            ("/v1/nodes/<node_ident>", "werkzeug", "/v1/nodes/{node_ident}"),
+        ]
+        for template, kind, expected in cases:
+            with self.subTest(template=template):
+                self.assertEqual(normalize_route(template, kind), expected)
