@@ -1,10 +1,11 @@
-"""Keep the request's trace on work an endpoint hands off.
+"""Keep the request's trace on work an endpoint hands off: the manual way.
 
-The OpenTelemetry context lives in a ``contextvars`` variable.  Neither
-``concurrent.futures`` nor futurist executors copy it into the worker thread,
-and an eventlet greenthread starts with an empty context too (greenlet gives
-each greenlet its own), so a span started by handed-off work would become a
-new root.  Capture the context at hand-off time::
+The ``threads`` hook (:mod:`os_trace_plugins.threads`, loaded by ``setup()``
+and ``opentelemetry-instrument``) does this for every ``concurrent.futures``
+and futurist pool, thread, eventlet greenthread and oslo.service thread group
+with no change in the service.  This module is the explicit form of the same
+mechanism (:func:`os_trace_plugins.threads.bind`), for a hand-off the hook
+does not know or a process where the hook is not loaded::
 
     from os_trace_plugins.rpc import handoff
 
@@ -14,16 +15,17 @@ new root.  Capture the context at hand-off time::
     handoff.spawn(self._build, ctxt, instance)                      # the same
 
 ``wrap`` is cheap (one context lookup at hand-off, attach/detach around the
-call) and harmless with tracing off (the captured context is empty).
+call) and harmless with tracing off (the captured context is empty).  With
+the hook loaded too, the task is bound twice to the same context, which
+nests correctly.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from opentelemetry import context as otel_context
+from os_trace_plugins.threads.carry import bind
 
 __all__ = ["wrap", "ContextExecutor", "spawn"]
 
@@ -32,17 +34,7 @@ T = TypeVar("T")
 
 def wrap(fn: Callable[..., T]) -> Callable[..., T]:
     """``fn`` bound to the caller's current trace context."""
-    ctx = otel_context.get_current()
-
-    @functools.wraps(fn)
-    def in_context(*args: Any, **kwargs: Any) -> T:
-        token = otel_context.attach(ctx)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            otel_context.detach(token)
-
-    return in_context
+    return bind(fn)
 
 
 class ContextExecutor:

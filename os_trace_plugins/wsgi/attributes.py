@@ -1,20 +1,42 @@
 """HTTP semantic-convention and ``openstack.*`` attributes of the SERVER span.
 
 Computed only for recording spans. The request half is known at the start;
-the route and the OpenStack ids only once the inner apps ran (routes and
-Flask set the matched route; oslo.middleware's ``RequestId`` sets
-``openstack.request_id``; keystonemiddleware sets the identity headers; the
-service builds its oslo.context and stores it in the environ).
+the route and the OpenStack ids only once the inner apps ran (oslo.middleware's
+``RequestId`` sets ``openstack.request_id``; keystonemiddleware sets the
+identity headers; the service builds its oslo.context and stores it in the
+environ).
+
+Route templates (``http.route``, and the span name ``METHOD template``) come
+from whichever router matched, always written ``{name}``:
+
+- ``environ["os_trace.route"]``: set by the application itself, or by the
+  ``wsgi_servers`` hook for pecan (:func:`pecan_template`, from the
+  controller pecan routed to and the path segments it took as arguments)
+  and for Flask (its ``url_rule``, noted while the request runs);
+- python-routes: ``environ["routes.route"].routepath`` (``:id``, ``:(id)``,
+  ``{id:\\d+}`` and ``*path`` rewritten ``{id}`` / ``{path}``);
+- a plain Werkzeug app: ``environ["werkzeug.request"].url_rule.rule``
+  (``<int:id>`` -> ``{id}``).
+
+The template is prefixed with ``SCRIPT_NAME`` (where the app is mounted:
+``/v2.1`` under nova's urlmap).  No router told us: the span keeps the method
+alone (semantic conventions: no path in the name, bounded cardinality).
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 from opentelemetry import trace
 
 __all__ = ["request_attributes", "finish_attributes", "CONTEXT_ENVIRON_KEYS",
-           "KNOWN_METHODS", "route_of", "openstack_ids"]
+           "KNOWN_METHODS", "route_of", "openstack_ids", "normalize_route",
+           "pecan_template", "ROUTE_ENVIRON_KEY"]
+
+#: where an application (or our pecan patch) states the matched route template
+ROUTE_ENVIRON_KEY = "os_trace.route"
 
 #: Methods named as such; any other is ``_OTHER`` (semantic conventions).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
@@ -71,18 +93,77 @@ def request_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
     span.set_attributes(attrs)
 
 
-def route_of(environ: dict[str, Any]) -> str | None:
-    """The matched route template, where a router told us."""
+_ROUTES_VARS = re.compile(r"\{([A-Za-z_][\w]*)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}"
+                          r"|:\(([A-Za-z_]\w*)\)|:([A-Za-z_]\w*)|\*([A-Za-z_]\w*)")
+_WERKZEUG_VARS = re.compile(r"<(?:[^<>:]+(?:\([^<>]*\))?:)?([A-Za-z_]\w*)>")
+#: a path segment that is certainly an id (UUID, integer): never literal in a template
+_ID_SEGMENT = re.compile(r"^(?:[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}"
+                         r"|\d+)$")
+
+
+def _routes_var(match: re.Match[str]) -> str:
+    return "{" + next(g for g in match.groups() if g) + "}"
+
+
+def normalize_route(template: str, kind: str) -> str:
+    """A router's template written with ``{name}`` variables."""
+    if kind == "werkzeug":
+        return _WERKZEUG_VARS.sub(r"{\1}", template)
+    return _ROUTES_VARS.sub(_routes_var, template)
+
+
+def pecan_template(path: str, controller: Any, args: list[Any]) -> str:
+    """The template of a pecan request: ``path`` with its argument segments named.
+
+    Pecan hands path segments to the controller as positional arguments;
+    each segment taken so (in order) becomes ``{parameter}``, other segments
+    stay literal, except ids a ``_lookup`` consumed (UUIDs, integers), which
+    become ``{id}`` so the name stays bounded.
+    """
+    try:
+        params = [p.name for p in inspect.signature(controller).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    named = [(name, value) for name, value in zip(params, args, strict=False)
+             if isinstance(value, str)]
+    out = []
+    i = 0
+    for segment in path.split("/"):
+        if i < len(named) and segment and segment == named[i][1]:
+            out.append("{" + named[i][0] + "}")
+            i += 1
+        elif _ID_SEGMENT.match(segment):
+            out.append("{id}")
+        else:
+            out.append(segment)
+    return "/".join(out) or "/"
+
+
+def _template(environ: dict[str, Any]) -> str | None:
+    explicit = environ.get(ROUTE_ENVIRON_KEY)
+    if isinstance(explicit, str) and explicit:
+        return explicit
     route = environ.get("routes.route")  # python-routes (nova, cinder, neutron...)
     path = getattr(route, "routepath", None)
     if isinstance(path, str) and path:
-        return path
+        return normalize_route(path, "routes")
     req = environ.get("werkzeug.request")  # Flask (keystone, placement-like apps)
     rule = getattr(getattr(req, "url_rule", None), "rule", None)
     if isinstance(rule, str) and rule:
-        return rule
-    explicit = environ.get("os_trace.route")
-    return explicit if isinstance(explicit, str) and explicit else None
+        return normalize_route(rule, "werkzeug")
+    return None
+
+
+def route_of(environ: dict[str, Any]) -> str | None:
+    """The matched route template under the app's mount point, where a router told us."""
+    template = _template(environ)
+    if template is None:
+        return None
+    prefix = str(environ.get("SCRIPT_NAME") or "").rstrip("/")
+    if prefix and not template.startswith(prefix + "/"):
+        template = prefix + (template if template.startswith("/") else "/" + template)
+    return template
 
 
 def _context_object(environ: dict[str, Any]) -> Any:

@@ -1,8 +1,10 @@
 """Work an endpoint hands off stays on the trace (threads, futurist, eventlet).
 
-The plain executors do not carry the OpenTelemetry context (checked here, so
-a future stdlib/eventlet change that fixes it shows up); ``handoff.wrap`` and
-``handoff.ContextExecutor`` do.  The eventlet case runs in a subprocess with
+Without the ``threads`` hook the plain executors do not carry the
+OpenTelemetry context (checked here, so a future stdlib/eventlet change that
+fixes it shows up); ``handoff.wrap`` and ``handoff.ContextExecutor`` do, and
+the hook does it with no change in the endpoint (a conductor handing its
+driver call to a futurist pool).  The eventlet case runs in a subprocess with
 monkey patching and oslo.messaging's eventlet executor.
 """
 
@@ -18,7 +20,10 @@ from typing import Any
 import futurist
 from opentelemetry import trace
 
+from os_trace_plugins import _hooks
+from os_trace_plugins.drivers import trace as traced
 from os_trace_plugins.rpc import handoff
+from os_trace_plugins.threads import ThreadsHook
 from tests.functional.rpc_env import RPCTestCase
 
 HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,13 +44,17 @@ class Handing:
         self.submit(_work).result(timeout=10)
 
 
-class ThreadHandoffTest(RPCTestCase):
+class HandingTestCase(RPCTestCase):
 
     def run_with(self, submit: Any) -> Any:
+        """An RPC call whose endpoint hands ``_work`` to ``submit``."""
         self.start_server([Handing(submit)])
         with self.tracer.start_as_current_span("api"):
             self.client().call({}, "build")
         return self.span("work"), self.span("build process")
+
+
+class ThreadHandoffTest(HandingTestCase):
 
     def test_stdlib_executor_loses_the_trace_without_wrap(self) -> None:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -68,6 +77,46 @@ class ThreadHandoffTest(RPCTestCase):
             self.run_with(lambda fn: pool.submit(handoff.wrap(fn)))
             after = pool.submit(lambda: trace.get_current_span().get_span_context()).result()
         self.assertFalse(after.is_valid)
+
+
+class AutomaticHandoffTest(HandingTestCase):
+    """The threads hook: a conductor's hand-off, unchanged, stays in the trace."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        hook = _hooks.shared(ThreadsHook)
+        hook.instrument(self.conf, self.provider)
+        self.addCleanup(hook.uninstrument)
+
+    def test_driver_call_on_a_futurist_worker(self) -> None:
+        @traced("driver")
+        def power_on() -> str:
+            return "on"
+
+        pool = futurist.ThreadPoolExecutor(1)
+        self.addCleanup(pool.shutdown)
+
+        class Conductor:
+            def change_power(self, ctxt: Any) -> str:
+                return str(pool.submit(power_on).result(timeout=10))
+
+        self.start_server([Conductor()])
+        with self.tracer.start_as_current_span("api"):
+            self.assertEqual(self.client().call({}, "change_power"), "on")
+        self.assertChildOf(self.span("driver.power_on"), self.span("change_power process"))
+        # the worker's next task, outside any request, is not in that trace
+        self.assertFalse(pool.submit(
+            lambda: trace.get_current_span().get_span_context().is_valid).result())
+
+    def test_plain_executor_keeps_the_trace(self) -> None:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            work, server = self.run_with(pool.submit)
+        self.assertChildOf(work, server)
+
+    def test_wrap_and_the_hook_together(self) -> None:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            work, server = self.run_with(lambda fn: pool.submit(handoff.wrap(fn)))
+        self.assertChildOf(work, server)
 
 
 class EventletHandoffTest(RPCTestCase):
