@@ -45,6 +45,7 @@ from typing import Any
 
 from os_trace_plugins import _hooks, _safety, opts
 from os_trace_plugins._patching import Patch, when_imported
+from os_trace_plugins._setup import _program_name
 from os_trace_plugins.auto.osprofiler_side import OSProfilerHook
 
 __all__ = ["AutoInstrumentor", "Activation", "ACTIVATION", "ENV_CONF"]
@@ -68,6 +69,7 @@ class Activation:
         self.result: bool | None = None  # what setup() answered
         self._told_no_section = False
         self._busy = False
+        self._service: str | None = None  # a spawned child's parent's program
 
     @property
     def started(self) -> bool:
@@ -126,7 +128,7 @@ class Activation:
         self.conf = conf
         _safety.safe_call("recording the configuration for spawned workers",
                           _record, conf)
-        self.result = enabled = os_trace_plugins.setup(conf)
+        self.result = enabled = os_trace_plugins.setup(conf, service=self._service)
         if not enabled:
             _safety.safe_call("detaching the instrumentors", _detach_instrumentors)
         return enabled
@@ -141,6 +143,7 @@ class Activation:
             return
         from oslo_config import cfg
 
+        self._service = data.get("service") or None
         conf = cfg.ConfigOpts()
         # parsing goes through the patch above, which sets this child up
         conf(args=[], project=data.get("project"), prog=data.get("prog"),
@@ -151,6 +154,7 @@ class Activation:
 def _record(conf: Any) -> None:
     os.environ[ENV_CONF] = json.dumps({
         "pid": os.getpid(), "project": conf.project, "prog": conf.prog,
+        "service": ACTIVATION._service or _program_name(),
         "files": list(conf.config_file or []),
         "dirs": [conf.config_dir] if conf.config_dir else []})
 
