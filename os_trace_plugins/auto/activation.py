@@ -70,6 +70,8 @@ class Activation:
         self._told_no_section = False
         self._busy = False
         self._service: str | None = None  # a spawned child's parent's program
+        self._log_patch: Patch | None = None
+        self._state_line = ""  # setup()'s outcome, said again once oslo.log is set up
 
     @property
     def started(self) -> bool:
@@ -82,6 +84,8 @@ class Activation:
                 return
             self._patch = Patch("oslo_config.cfg", "ConfigOpts.__call__", self._parsed)
             self._patch.apply()
+            self._log_patch = Patch("oslo_log.log", "setup", self._logging_ready)
+            self._log_patch.apply()
             _hooks.shared(OSProfilerHook).instrument()
             self._cancel_spawn = when_imported("multiprocessing.spawn", self._spawned)
 
@@ -90,6 +94,9 @@ class Activation:
             patch, self._patch = self._patch, None
             if patch is not None:
                 patch.remove()
+            log_patch, self._log_patch = self._log_patch, None
+            if log_patch is not None:
+                log_patch.remove()
             if self._cancel_spawn is not None:
                 self._cancel_spawn()
                 self._cancel_spawn = None
@@ -103,6 +110,17 @@ class Activation:
         if self.result is None and not self._busy:
             _safety.safe_call("activating tracing from the parsed configuration",
                               self.consider, instance)
+        return result
+
+    def _logging_ready(self, wrapped: Any, instance: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Any:
+        """Say setup()'s outcome again once ``oslo_log.log.setup()`` built the
+        service's handlers: our activation runs right after the parse, when
+        only WARNING and above reach stderr, so the INFO line was lost."""
+        result = wrapped(*args, **kwargs)
+        line, self._state_line = self._state_line, ""
+        if line:
+            _safety.safe_call("logging the tracing state", LOG.info, line)
         return result
 
     def consider(self, conf: Any) -> bool | None:
@@ -129,6 +147,7 @@ class Activation:
         _safety.safe_call("recording the configuration for spawned workers",
                           _record, conf)
         self.result = enabled = os_trace_plugins.setup(conf, service=self._service)
+        self._state_line = _state_line(conf, enabled)
         if not enabled:
             _safety.safe_call("detaching the instrumentors", _detach_instrumentors)
         return enabled
@@ -149,6 +168,17 @@ class Activation:
         conf(args=[], project=data.get("project"), prog=data.get("prog"),
              default_config_files=data.get("files") or [],
              default_config_dirs=data.get("dirs") or [], use_env=False)
+
+
+def _state_line(conf: Any, enabled: bool) -> str:
+    from os_trace_plugins import _setup
+
+    if not enabled:
+        return "os_trace_plugins: tracing is off for this process (see the line above)"
+    group = getattr(conf, opts.GROUP)
+    service = _setup._service_name(group.service_name, ACTIVATION._service)
+    return (f"os_trace_plugins: tracing on for {service}, exporting to "
+            f"{group.connection_string} (activated by opentelemetry-instrument)")
 
 
 def _record(conf: Any) -> None:

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import textwrap
 
-from tests.functional.test_auto_activation import OURS, SERVICE, AutoCase
 from tests.auto_env import otel_env, run_instrumented, stored_spans
+from tests.functional.test_auto_activation import OURS, SERVICE, AutoCase
 from tests.otlp_receiver import OTLPReceiver
 
 
