@@ -51,8 +51,8 @@ class Placement:
         self.port = _free_port()
         self.dir = tempfile.mkdtemp(dir=tmp)
         lines = ["[DEFAULT]", "debug = false", "use_stderr = true",
-                 "[api]", "auth_strategy = noauth2", "[placement_database]", f"connection = {db_url}",
-                 "sync_on_startup = true"]
+                 "[api]", "auth_strategy = noauth2", "[placement_database]",
+                 f"connection = {db_url}", "sync_on_startup = true"]
         if profiler is not None:
             lines.append("[profiler]" if not broken else "[profiler")
             lines += [f"{k} = {v}" for k, v in profiler.items()]
