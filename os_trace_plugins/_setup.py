@@ -40,11 +40,11 @@ _lock = threading.RLock()
 _state: dict[str, Any] = {}
 
 
-def build_resource(service: str, host: str) -> Resource:
+def build_resource(service: str, host: str, instance: str | None = None) -> Resource:
     """service.name, service.instance.id, host.name and friends."""
     return Resource.create({
         "service.name": service,
-        "service.instance.id": f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        "service.instance.id": instance or f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         "host.name": host,
         "process.pid": os.getpid(),
         "telemetry.distro.name": "os_trace_plugins",
@@ -55,6 +55,34 @@ def build_resource(service: str, host: str) -> Resource:
 def _program_name() -> str:
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     return name or "openstack-service"
+
+
+def _service_name(configured: str | None, service: str | None) -> str:
+    """``[profiler] service_name``, else ``OTEL_SERVICE_NAME``, else the
+    service passed to ``setup()``, else the program name."""
+    return (configured or os.environ.get("OTEL_SERVICE_NAME") or service
+            or _program_name())
+
+
+def _stamped(exporter: Any, service: str, host: str, force: bool) -> tuple[Any, str]:
+    """Our exporter behind the per-process resource stamp (see auto.resource),
+    and this process's instance id: a worker forked after setup() names its
+    own pid and instance id, and a provider built from OTEL_* without a
+    service name gets ours."""
+    from os_trace_plugins.auto import resource
+    identity = resource.ProcessIdentity(service, host, force_service=force)
+    return resource.StampingExporter(exporter, identity), identity.instance
+
+
+def _note_foreign_sampler(provider: TracerProvider, rate: float) -> None:
+    """One line when [profiler] sampling_rate cannot apply: the provider the
+    host built (OTEL_TRACES_SAMPLER) samples, not ours."""
+    description = provider.sampler.get_description()
+    if rate != 1.0 and "LiveRatioSampler" not in description:
+        LOG.warning("os_trace_plugins: [profiler] sampling_rate = %s is not applied: the "
+                    "TracerProvider built from OTEL_* samples with %s; set "
+                    "OTEL_TRACES_SAMPLER=os_trace_plugins to let [profiler] decide",
+                    rate, description)
 
 
 def _host_provider() -> TracerProvider | None:
@@ -121,8 +149,10 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
 
     _switches.bind(conf)
     _state["conf"] = conf
-    service_name = group.service_name or service or _program_name()
+    service_name = _service_name(group.service_name, service)
     host_name = host or socket.gethostname()
+    exporter, instance = _stamped(exporter, service_name, host_name,
+                                  bool(group.service_name))
     processor: SpanProcessor = BatchSpanProcessor(
         exporter, max_queue_size=group.max_queue_size,
         export_timeout_millis=int(group.export_timeout * 1000))
@@ -130,9 +160,10 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
     if provider is not None:
         LOG.info("os_trace_plugins: reusing the TracerProvider the host installed; "
                  "adding export to %s", group.connection_string)
+        _note_foreign_sampler(provider, group.sampling_rate)
         _state["owns_provider"] = False
     else:
-        provider = TracerProvider(resource=build_resource(service_name, host_name),
+        provider = TracerProvider(resource=build_resource(service_name, host_name, instance),
                                   sampler=sampler.build_sampler())
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:  # someone raced us

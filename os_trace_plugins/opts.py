@@ -19,6 +19,10 @@ Each area keeps its options in its own list below; ``list_opts()`` is the
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import logging
+import sys
 from typing import Any
 
 from oslo_config import cfg
@@ -216,12 +220,32 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     definition of the same name raises DuplicateOptError, so such names are
     skipped and the existing definition serves.
     """
+    _osprofiler_first(conf)
     existing = _registered(conf)
     conf.register_group(cfg.OptGroup(GROUP, title="Tracing (os_trace_plugins)"))
     for opt in _ALL:
         if opt.dest in existing and existing[opt.dest] is not opt:
             continue
         conf.register_opt(opt, group=GROUP)
+
+
+def _osprofiler_first(conf: cfg.ConfigOpts) -> None:
+    """On the global ``cfg.CONF``, let ``osprofiler.opts`` register first.
+
+    ``import osprofiler.opts`` registers OSProfiler's ``[profiler]`` options on
+    ``cfg.CONF`` at import time and would raise DuplicateOptError into the
+    service if ours of the same names were there already.  When OSProfiler is
+    installed and not imported yet, it is imported here first (what the
+    service's own import would do), so both import orders are safe.
+    """
+    if conf is not cfg.CONF or "osprofiler.opts" in sys.modules:
+        return
+    if importlib.util.find_spec("osprofiler") is None:
+        return
+    try:
+        importlib.import_module("osprofiler.opts")
+    except Exception as exc:  # a broken osprofiler install: ours serve alone
+        logging.getLogger(__name__).debug("osprofiler.opts not importable: %s", exc)
 
 
 def foreign_opts(conf: cfg.ConfigOpts) -> set[str]:

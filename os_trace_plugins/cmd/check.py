@@ -2,16 +2,32 @@
 
 For deploy pipelines: the same checks ``setup()`` makes (connection string
 scheme, optional packages, collector reachable, option types), printed as one
-line each, with a non-zero exit when tracing would be left off.
+line each, with a non-zero exit when tracing would be left off.  It also
+warns about each clash it can detect with what else is installed or set in
+its environment (run it in the service's environment: same venv, same
+``OTEL_*``): OSProfiler initialized from the same section, the third-party
+instrumentations of the same libraries, ``OTEL_*`` values that take
+precedence over ``[profiler]`` (see docs/zero-code.md).  Warnings never
+change the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Mapping
+from importlib import metadata
 from typing import Any
 
-__all__ = ["register", "run", "check_conf"]
+__all__ = ["register", "run", "check_conf", "clash_warnings"]
+
+#: peer distribution -> (its opentelemetry_instrumentor name, what doubles)
+_PEERS = {
+    "opentelemetry-instrumentation-sqlalchemy": ("sqlalchemy", "SQL statement"),
+    "opentelemetry-instrumentation-oslo-messaging": ("oslo_messaging",
+                                                     "RPC call and notification"),
+}
 
 
 def register(sub: Any) -> None:
@@ -48,7 +64,86 @@ def check_conf(conf: Any, reach: bool = True) -> tuple[list[str], list[str]]:
     if "SECRET_KEY" in (k.strip() for k in keys):
         warnings.append("[profiler] hmac_keys: OSProfiler's default SECRET_KEY is "
                         "public knowledge and is never trusted")
+    if values.get("enabled"):
+        warnings.extend(clash_warnings(conf, values))
     return problems, warnings
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def clash_warnings(conf: Any, values: Mapping[str, Any],
+                   env: Mapping[str, str] | None = None,
+                   installed: Callable[[str], bool] = _installed) -> list[str]:
+    """One line per clash detectable from ``conf``, the environment and the
+    installed distributions."""
+    env = os.environ if env is None else env
+    out: list[str] = []
+    scheme = str(values.get("connection_string") or "").split("://", 1)[0].lower()
+    if installed("osprofiler"):
+        if scheme.startswith(("otlp", "jaeger")):
+            out.append("OSProfiler is installed and reads the same connection_string: a "
+                       "service that calls osprofiler.initializer.init_from_conf before "
+                       "os_trace_plugins.setup() adds OSProfiler's own exporter, and "
+                       "every span is exported twice. Start the service under "
+                       "opentelemetry-instrument (ours keep OSProfiler quiet) or call "
+                       "setup() first")
+        elif scheme == "sqlite":
+            out.append("OSProfiler is installed and has no sqlite driver: a service "
+                       "that calls init_from_conf before os_trace_plugins.setup() "
+                       "logs an ERROR with a traceback at every start; start it under "
+                       "opentelemetry-instrument or call setup() first")
+    sections = set(_sections(conf))
+    for section in ("profiler_otlp", "profiler_jaeger"):
+        if section in sections:
+            out.append(f"[{section}] is OSProfiler's own section; os_trace_plugins "
+                       f"ignores it (connection_string, OTEL_* decide)")
+    disabled = {x.strip() for x in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+                                           "").split(",")}
+    for dist, (name, what) in _PEERS.items():
+        if installed(dist) and name not in disabled and "*" not in disabled:
+            out.append(f"{dist} is installed: under opentelemetry-instrument every "
+                       f"{what} gets a second span from it; add {name} to "
+                       f"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
+    if installed("opentelemetry-instrumentation-oslo-service"):
+        out.append("opentelemetry-instrumentation-oslo-service is installed: under "
+                   "opentelemetry-instrument it selects oslo.service's backend before "
+                   "the service does (threading unless OTEL_PYTHON_OSLO_SERVICE_BACKEND "
+                   "says eventlet), and imports eventlet; an eventlet service then "
+                   "fails with BackendAlreadySelected")
+    out.extend(_otel_warnings(values, env, installed))
+    return out
+
+
+def _otel_warnings(values: Mapping[str, Any], env: Mapping[str, str],
+                   installed: Callable[[str], bool]) -> list[str]:
+    """Where OTEL_* take precedence over [profiler] under opentelemetry-instrument."""
+    if not installed("opentelemetry-distro"):
+        return []  # no SDK configurator: setup() builds the provider from [profiler]
+    out: list[str] = []
+    exporter = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    if exporter != "none":
+        out.append(f"OTEL_TRACES_EXPORTER={exporter}: under opentelemetry-instrument "
+                   f"spans also go there besides connection_string; set "
+                   f"OTEL_TRACES_EXPORTER=none to export only where [profiler] says")
+    sampler = env.get("OTEL_TRACES_SAMPLER", "")
+    if float(values.get("sampling_rate", 1.0)) != 1.0 and sampler != "os_trace_plugins":
+        out.append(f"[profiler] sampling_rate = {values.get('sampling_rate')} is not "
+                   f"applied under opentelemetry-instrument unless "
+                   f"OTEL_TRACES_SAMPLER=os_trace_plugins (now {sampler or 'unset'})")
+    return out
+
+
+def _sections(conf: Any) -> list[str]:
+    try:
+        return list(conf.list_all_sections())
+    except Exception:  # pragma: no cover - a ConfigOpts not parsed from files
+        return []
 
 
 def run(args: argparse.Namespace) -> int:
