@@ -12,10 +12,10 @@ from keystoneauth1 import session as ks_session
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.wsgi import TracingMiddleware, signing
 from os_trace_plugins.wsgi.outgoing import RequestsHook, keystoneauth_headers
-from os_trace_plugins.wsgi.trust import SQL_BAGGAGE_KEY
 from tests import base
 
 KEY = "deploy-key"
