@@ -58,7 +58,8 @@ class MiddlewareTestBase(base.TestCase):
     def install_provider(self, **kwargs: Any) -> None:
         """Replace the base class's provider (kept running: it shares the exporter)."""
         base.reset_globals()
-        self.provider = TracerProvider(sampler=sampler.build_sampler(), **kwargs)
+        kwargs.setdefault("sampler", sampler.build_sampler())
+        self.provider = TracerProvider(**kwargs)
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         trace.set_tracer_provider(self.provider)
         self.tracer = self.provider.get_tracer("tests")
