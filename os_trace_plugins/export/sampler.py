@@ -33,7 +33,8 @@ from opentelemetry.util.types import Attributes
 
 from os_trace_plugins._switches import SWITCHES
 
-__all__ = ["LiveRatioSampler", "build_sampler", "TRUST_ATTRIBUTE", "ALWAYS_KEPT"]
+__all__ = ["LiveRatioSampler", "ProfilerSampler", "build_sampler", "from_env",
+           "TRUST_ATTRIBUTE", "ALWAYS_KEPT"]
 
 #: the start attribute naming how the edge trusted a request
 TRUST_ATTRIBUTE = "os_trace.trust"
@@ -72,6 +73,29 @@ class LiveRatioSampler(Sampler):
         return f"LiveRatioSampler{{{self._rate}}}"
 
 
+class ProfilerSampler(ParentBased):
+    """The sampler ``setup()`` installs: parent-based over :class:`LiveRatioSampler`.
+
+    A class of its own so ``setup()`` can tell, through ``isinstance``,
+    whether a host's provider already follows ``[profiler] sampling_rate``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(root=LiveRatioSampler())
+
+
 def build_sampler(**_: Any) -> Sampler:
     """Parent-based: a sampled parent keeps the child, new roots use the ratio."""
-    return ParentBased(root=LiveRatioSampler())
+    return ProfilerSampler()
+
+
+def from_env(arg: Any = None) -> Sampler:
+    """The SDK's ``OTEL_TRACES_SAMPLER`` factory (entry point group
+    ``opentelemetry_traces_sampler``, name ``os_trace_plugins``).
+
+    How a provider built by the SDK's configurator (``opentelemetry-instrument``)
+    gets our sampler, so ``[profiler] sampling_rate`` applies to it too: the
+    rate is read live from ``[profiler]``; ``OTEL_TRACES_SAMPLER_ARG`` is not
+    used (``arg`` is ignored).
+    """
+    return ProfilerSampler()
