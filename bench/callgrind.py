@@ -12,6 +12,7 @@ CASE N`` (run the case's setup, then the case N times) through :func:`run_case`.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -32,15 +33,16 @@ def _count(module: str, case: str, n: int) -> int:
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, "-m", module, "--callgrind", case, str(n)],
-        capture_output=True, text=True, timeout=1800, check=False)
+        capture_output=True, text=True, timeout=1800, check=False,
+        env=dict(os.environ, PYTHONHASHSEED="0"))  # same dict layouts in both runs
     found = _COLLECTED.search(out.stderr)
     if out.returncode != 0 or found is None:
         raise RuntimeError(f"callgrind run of {case!r} failed: {out.stderr[-2000:]}")
     return int(found.group(1))
 
 
-def instructions(module: str, cases: Iterable[str], short: int = 100,
-                 long: int = 1100) -> dict[str, float]:
+def instructions(module: str, cases: Iterable[str], short: int = 200,
+                 long: int = 2200) -> dict[str, float]:
     """Instructions per operation of each case of ``module``."""
     return {case: (_count(module, case, long) - _count(module, case, short))
             / (long - short) for case in cases}
@@ -57,8 +59,8 @@ def run_case(cases: dict[str, Callable[[], Any]],
         fn()
 
 
-def table(counts: dict[str, float], baseline: str, command: str, short: int = 100,
-          long: int = 1100) -> str:
+def table(counts: dict[str, float], baseline: str, command: str, short: int = 200,
+          long: int = 2200) -> str:
     base = counts[baseline]
     rows = ["| case | instructions/op | added | ratio |", "|---|---:|---:|---:|"]
     for name, value in counts.items():
