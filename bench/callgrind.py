@@ -64,8 +64,10 @@ def table(counts: dict[str, float], baseline: str, command: str, short: int = 20
     base = counts[baseline]
     rows = ["| case | instructions/op | added | ratio |", "|---|---:|---:|---:|"]
     for name, value in counts.items():
-        rows.append(f"| {name} | {value:,.0f} | {value - base:+,.0f} | "
-                    f"{value / base:.2f} |")
+        ratio = f"{value / base:.2f}" if base >= 1000 else "n/a"  # below the noise
+        rows.append(f"| {name} | {value:,.0f} | {value - base:+,.0f} | {ratio} |")
     return ("\n#### CPU instructions per operation (callgrind)\n\n" + "\n".join(rows)
             + f"\n\n- `{command}`: each case in its own process, {long} minus {short} "
-              "operations, so start-up cancels; deterministic, unlike the times above\n")
+              "operations, so start-up cancels; far steadier than the times above, "
+              "but whole-process counts keep a noise of a few hundred instructions "
+              "per operation, so rows below ~1,000 read as 'about nothing'\n")
