@@ -7,26 +7,30 @@ same no-op is measured for comparison (with no profiler initialised: its
 "off"; with one initialised and a no-op notifier: its "on").
 
 Every case runs in the same process, interleaved round by round; figures are
-minimums over rounds (the machine is shared).  The sampled provider has a
-no-op span processor, so the figures are the SDK's span cost and ours, not
-an exporter's.
+minimums over rounds (the machine is shared).  The sampled provider is
+parent-based (always on for roots) with a no-op span processor, so the
+figures are the SDK's span cost and ours, not an exporter's; inside an
+unsampled trace its sampler drops the call's span.  With valgrind installed a
+full run also counts CPU instructions per call (:mod:`bench.callgrind`).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from importlib import metadata
 from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind
 from osprofiler import notifier as osp_notifier
 from osprofiler import profiler as osp_profiler
 
+from bench import callgrind
 from bench.harness import Result, added, interleave, table
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.drivers import trace_driver
@@ -58,7 +62,7 @@ def _version(dist: str) -> str:
 
 
 def _cases() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    sampled = TracerProvider(sampler=ALWAYS_ON)
+    sampled = TracerProvider(sampler=ParentBased(ALWAYS_ON))
     sampled.add_span_processor(_NoopProcessor())
     unsampled = TracerProvider(sampler=ALWAYS_OFF)
     t_on = sampled.get_tracer("bench")
@@ -100,6 +104,13 @@ def _cases() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         w_on.noop()
         context.detach(token)
 
+    def dropped_span() -> None:
+        token = context.attach(unsampled_ctx)
+        span = t_on.start_span("bench.noop")
+        raw.noop()
+        span.end()
+        context.detach(token)
+
     def osp_on_setup() -> None:
         osp_notifier.set(lambda info, context=None: None)
         osp_profiler.init("bench-key")
@@ -116,6 +127,8 @@ def _cases() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         "wrapped instance, on, no trace, root dropped (ALWAYS_OFF)": w_unsampled.noop,
         "wrapped instance, on, inside an unsampled trace (+ attach/detach)":
             in_unsampled_trace,
+        "SDK span dropped by the sampler, inside an unsampled trace (+ attach/detach)":
+            dropped_span,
         "wrapped instance, on, sampled": w_on.noop,
         "wrapped class, on, sampled": w_cls.noop,
         "bare SDK span start+end (floor)": bare_span,
@@ -173,16 +186,32 @@ def main(quick: bool = False) -> str:
              "neither. The SDK charges each span attribute a sizeable share of a bare "
              "span here: compare the reference rows.",
              "Inside an unsampled trace (the usual case behind an API sampling a "
-             "fraction of its requests) no span is started at all; that row also pays "
-             "one context attach + detach (~0.2 µs) that the baseline does not. "
-             "A root the sampler drops (no trace, driver_root_spans on) still pays "
-             "the SDK's start_span.",
+             "fraction of its requests) the sampler is asked (Tracer.start_span) and "
+             "drops the span: compare the row of a bare SDK span dropped the same way. "
+             "Both rows also pay one context attach + detach that the baseline does "
+             "not. A root the sampler drops (no trace, driver_root_spans on) pays the "
+             "same start_span.",
              *_verdicts(res)]
-    return ("## Driver wrapper\n\n"
+    text = ("## Driver wrapper\n\n"
             + table("Per call of a no-op driver method", res,
                     baseline="unwrapped no-op method",
                     floor="bare SDK span start+end (floor)", notes=notes))
+    if not quick and callgrind.available():
+        text += callgrind.table(callgrind.instructions("bench.bench_drivers", COUNTED),
+                                "unwrapped no-op method", "python -m bench drivers")
+    return text
+
+
+#: the cases counted under callgrind (each costs two interpreter runs)
+COUNTED = ("unwrapped no-op method", "wrapped instance, trace_drivers off",
+           "wrapped instance, on, inside an unsampled trace (+ attach/detach)",
+           "SDK span dropped by the sampler, inside an unsampled trace (+ attach/detach)",
+           "wrapped instance, on, sampled", "bare SDK span start+end (floor)")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(main(quick=True))
+    if sys.argv[1:2] == ["--callgrind"]:
+        cases, setup, _ = _cases()
+        callgrind.run_case(cases, setup, sys.argv[2:])
+    else:
+        print(main(quick=True))

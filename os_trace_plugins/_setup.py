@@ -30,7 +30,7 @@ from oslo_config import cfg
 
 from os_trace_plugins import _hooks, _safety, _switches, log_correlation, opts
 from os_trace_plugins._version import __version__
-from os_trace_plugins.export import exporters, propagation, sampler
+from os_trace_plugins.export import exporters, ids, propagation, sampler
 
 __all__ = ["setup", "shutdown", "is_enabled", "build_resource"]
 
@@ -74,23 +74,50 @@ def _stamped(exporter: Any, service: str, host: str, force: bool) -> tuple[Any, 
     return resource.StampingExporter(exporter, identity), identity.instance
 
 
-def _note_foreign_sampler(provider: TracerProvider, rate: float) -> None:
-    """One line when [profiler] sampling_rate cannot apply: the provider the
-    host built (OTEL_TRACES_SAMPLER) samples, not ours."""
-    description = provider.sampler.get_description()
-    if rate != 1.0 and "LiveRatioSampler" not in description:
-        LOG.warning("os_trace_plugins: [profiler] sampling_rate = %s is not applied: the "
-                    "TracerProvider built from OTEL_* samples with %s; set "
-                    "OTEL_TRACES_SAMPLER=os_trace_plugins to let [profiler] decide",
-                    rate, description)
-
-
 def _host_provider() -> TracerProvider | None:
     """A real SDK provider the host installed before us, if any."""
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         return provider
     return None
+
+
+def _new_provider(resource: Resource) -> TracerProvider:
+    """Our provider: the live ratio sampler, and the id generator that lets a
+    signed root request keep its trace id (:mod:`os_trace_plugins.export.ids`)."""
+    return TracerProvider(resource=resource, sampler=sampler.build_sampler(),
+                          id_generator=ids.RequestableIdGenerator())
+
+
+def _explain_host_provider(provider: TracerProvider, group: Any) -> None:
+    """One line saying what of ``[profiler]`` a host's provider does not follow.
+
+    Its sampler and id generator are the host's: the SDK fixes them at
+    construction and every tracer keeps its own reference, so they are not
+    replaced here.  The public way to have them is the SDK's configurator
+    (``OTEL_TRACES_SAMPLER=os_trace_plugins``,
+    ``OTEL_PYTHON_ID_GENERATOR=os_trace_plugins``: docs/configuration.md).
+    """
+    ours_sampler = isinstance(provider.sampler, sampler.ProfilerSampler)
+    ours_ids = ids.honoured(provider)
+    rate = group.sampling_rate
+    if ours_sampler and ours_ids:
+        LOG.info("os_trace_plugins: reusing the TracerProvider the host installed "
+                 "(its sampler and id generator are ours); adding export to %s",
+                 group.connection_string)
+        return
+    ignored = []
+    if not ours_sampler:
+        ignored.append(f"[profiler] sampling_rate = {rate} does not apply (the host's "
+                       f"sampler {provider.sampler.get_description()} decides; set "
+                       "OTEL_TRACES_SAMPLER=os_trace_plugins where the host builds it)")
+    if not ours_ids:
+        ignored.append("signed root requests start a new trace linked to the signed "
+                       "one (set OTEL_PYTHON_ID_GENERATOR=os_trace_plugins to keep "
+                       "their trace id)")
+    level = logging.WARNING if not ours_sampler and rate < 1.0 else logging.INFO
+    LOG.log(level, "os_trace_plugins: reusing the TracerProvider the host installed, "
+            "adding export to %s; %s", group.connection_string, "; ".join(ignored))
 
 
 def is_enabled() -> bool:
@@ -158,13 +185,10 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
         export_timeout_millis=int(group.export_timeout * 1000))
     provider = _host_provider()
     if provider is not None:
-        LOG.info("os_trace_plugins: reusing the TracerProvider the host installed; "
-                 "adding export to %s", group.connection_string)
-        _note_foreign_sampler(provider, group.sampling_rate)
+        _explain_host_provider(provider, group)
         _state["owns_provider"] = False
     else:
-        provider = TracerProvider(resource=build_resource(service_name, host_name, instance),
-                                  sampler=sampler.build_sampler())
+        provider = _new_provider(build_resource(service_name, host_name, instance))
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:  # someone raced us
             provider.shutdown()

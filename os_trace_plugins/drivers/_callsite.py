@@ -6,11 +6,15 @@ our guard, so its exceptions propagate as the same object with the same
 traceback; everything we do around it (starting the span, rendering
 arguments, recording the error) runs under :mod:`os_trace_plugins._safety`.
 
+Every call inside a trace asks the provider's sampler through
+``Tracer.start_span`` (an unsampled parent usually means an unsampled
+child, but the sampler decides, not us); outside any trace the call gets no
+span unless ``[profiler] driver_root_spans`` asks for roots.
+
 Cost: the static attributes are set one by one on a recording span after the
 start (start-time attributes go through the sampler result and the SDK's
-recursive mapping clean, about three times the cost), calls inside an
-unsampled trace get no span at all (the parent stays current), the context
-is attached with ``context.attach`` rather than the slower
+recursive mapping clean, about three times the cost), the context is
+attached with ``context.attach`` rather than the slower
 ``start_as_current_span`` context manager, and arguments are rendered only
 when revealed *and* the span records.
 """
@@ -53,18 +57,11 @@ _get_current_span = trace.get_current_span
 
 
 def _no_span() -> bool:
-    """True when the call gets no span: inside an unsampled trace, or outside
-    any trace while root spans are not wanted.
-
-    Inside an unsampled trace the SDK would only hand back a non-recording
-    child after ~8 µs of its own work (parent-based sampling); the parent
-    stays current instead, so anything the driver calls sees the same
-    unsampled decision.
-    """
-    sc = _get_current_span().get_span_context()
-    if sc.is_valid:
-        return not sc.trace_flags & 1
-    return not SWITCHES.driver_root_spans
+    """True when the call gets no span: outside any trace while root spans are
+    not wanted (``driver_root_spans`` off: OSProfiler's behaviour).  Inside a
+    trace, sampled or not, the sampler decides."""
+    return not (SWITCHES.driver_root_spans
+                or _get_current_span().get_span_context().is_valid)
 
 
 def mode_of(fn: Callable[..., Any]) -> str:

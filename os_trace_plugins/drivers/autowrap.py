@@ -16,10 +16,16 @@ The operator lists entry-point namespaces or import-path prefixes in
   ``from oslo_utils.importutils import import_object`` before the hook was
   instrumented keeps the original function (documented limitation).
 
+The patches are the core's (:class:`~os_trace_plugins._patching.Patch`
+through :meth:`Hook.patch <os_trace_plugins._hooks.Hook.patch>`): wrapt
+wrappers applied when the service imports ``stevedore.extension`` or
+``oslo_utils.importutils`` (instrumenting imports neither), and removed by
+``uninstrument()``, which takes away only our wrapper (left inert inside the
+chain when something wrapped on top of it).
+
 Drivers are wrapped whatever the switch says when they load, so turning
 ``trace_drivers`` on later (SIGHUP) traces drivers loaded while it was off.
-Uninstrumenting puts back the exact original attributes; drivers already
-handed out stay wrapped and keep following the switch.
+Drivers already handed out stay wrapped and keep following the switch.
 """
 
 from __future__ import annotations
@@ -33,13 +39,15 @@ from typing import Any
 from opentelemetry import trace
 
 from os_trace_plugins import _safety
+from os_trace_plugins._patching import Wrapper
 from os_trace_plugins.drivers import wrapper
 
-__all__ = ["AutoWrapper"]
+__all__ = ["AutoWrapper", "IMPORTERS"]
 
 LOG = logging.getLogger(__name__)
 
-_MISSING = object()
+#: the oslo_utils.importutils functions whose result may be a driver
+IMPORTERS = ("import_class", "import_object", "import_module")
 
 
 class AutoWrapper:
@@ -48,7 +56,6 @@ class AutoWrapper:
     def __init__(self, namespaces: Iterable[str], tracer: trace.Tracer) -> None:
         self.namespaces = tuple(n.strip() for n in namespaces if n and n.strip())
         self.tracer = tracer
-        self._patched: list[tuple[Any, str, Any]] = []
 
     # -- matching and wrapping ---------------------------------------------
     def matches_namespace(self, namespace: Any) -> bool:
@@ -72,50 +79,24 @@ class AutoWrapper:
             default=obj)
 
     # -- patching ----------------------------------------------------------
-    def _patch(self, owner: Any, attr: str, make: Callable[[Any], Any]) -> None:
-        original = owner.__dict__.get(attr, _MISSING) if isinstance(owner, type) \
-            else getattr(owner, attr, _MISSING)
-        if original is _MISSING:
-            return
-        setattr(owner, attr, make(original))
-        self._patched.append((owner, attr, original))
-
-    def install(self) -> None:
+    def install(self, patch: Callable[[str, str, Wrapper], Any]) -> None:
+        """Register our wrappers with ``patch`` (:meth:`Hook.patch`)."""
         if not self.namespaces:
             return
-        try:
-            from stevedore import extension
-        except ImportError:
-            LOG.debug("os_trace_plugins: stevedore not installed; not patched")
-        else:
-            self._patch(extension.ExtensionManager, "_load_one_plugin",
-                        self._stevedore_loader)
-        try:
-            from oslo_utils import importutils
-        except ImportError:
-            LOG.debug("os_trace_plugins: oslo.utils not installed; not patched")
-        else:
-            for attr in ("import_class", "import_object", "import_module"):
-                self._patch(importutils, attr, self._importer)
-            self._patch(importutils, "import_object_ns", self._importer_ns)
+        patch("stevedore.extension", "ExtensionManager._load_one_plugin",
+              self._load_one_plugin)
+        for name in IMPORTERS:
+            patch("oslo_utils.importutils", name, self._importer)
+        patch("oslo_utils.importutils", "import_object_ns", self._importer_ns)
 
-    def uninstall(self) -> None:
-        while self._patched:
-            owner, attr, original = self._patched.pop()
-            setattr(owner, attr, original)
-
-    # -- the patched callables --------------------------------------------
-    def _stevedore_loader(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        auto = self
-
-        @functools.wraps(original)
-        def _load_one_plugin(manager: Any, ep: Any, *args: Any, **kwargs: Any) -> Any:
-            ext = original(manager, ep, *args, **kwargs)
-            if ext is not None:
-                _safety.safe_call("wrapping a stevedore driver", auto._wrap_extension,
-                                  manager, ext)
-            return ext
-        return _load_one_plugin
+    # -- the wrappers (wrapt's signature) -------------------------------------
+    def _load_one_plugin(self, wrapped: Callable[..., Any], manager: Any,
+                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        ext = wrapped(*args, **kwargs)
+        if ext is not None:
+            _safety.safe_call("wrapping a stevedore driver", self._wrap_extension,
+                              manager, ext)
+        return ext
 
     def _wrap_extension(self, manager: Any, ext: Any) -> None:
         namespace = getattr(manager, "namespace", None)
@@ -126,27 +107,20 @@ class AutoWrapper:
         elif ext.plugin is not None:
             ext.plugin = self.wrap(ext.plugin, ext.name, namespace)
 
-    def _importer(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        auto = self
+    def _importer(self, wrapped: Callable[..., Any], instance: Any,
+                  args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        import_str = str(args[0] if args else kwargs.get("import_str"))
+        if self.matches_path(import_str):
+            return self.wrap(result, import_str.rsplit(".", 1)[-1], import_str)
+        return result
 
-        @functools.wraps(original)
-        def importer(import_str: Any, *args: Any, **kwargs: Any) -> Any:
-            result = original(import_str, *args, **kwargs)
-            if auto.matches_path(import_str):
-                return auto.wrap(result, str(import_str).rsplit(".", 1)[-1], import_str)
-            return result
-        return importer
-
-    def _importer_ns(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        auto = self
-
-        @functools.wraps(original)
-        def import_object_ns(name_space: Any, import_str: Any, *args: Any,
-                             **kwargs: Any) -> Any:
-            result = original(name_space, import_str, *args, **kwargs)
-            for path in (f"{name_space}.{import_str}", import_str):
-                if auto.matches_path(path):
-                    name = str(import_str).rsplit(".", 1)[-1]
-                    return auto.wrap(result, name, path)
-            return result
-        return import_object_ns
+    def _importer_ns(self, wrapped: Callable[..., Any], instance: Any,
+                     args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        name_space = args[0] if args else kwargs.get("name_space")
+        import_str = str(args[1] if len(args) > 1 else kwargs.get("import_str"))
+        for path in (f"{name_space}.{import_str}", import_str):
+            if self.matches_path(path):
+                return self.wrap(result, import_str.rsplit(".", 1)[-1], path)
+        return result

@@ -4,7 +4,8 @@ Loaded from the ``os_trace_plugins.hooks`` entry point by ``setup()``.  Its
 switch ``trace_drivers`` is mutable, so the hook is instrumented even while
 the switch is off: the wrappers read ``SWITCHES.trace_drivers`` on every call
 and pass straight through when it is off.  ``driver_namespaces`` is read
-when the hook is instrumented (it decides what gets patched).
+when the hook is instrumented (it decides what gets patched).  The patches
+are the core's (:meth:`Hook.patch`), so ``uninstrument()`` removes them.
 """
 
 from __future__ import annotations
@@ -30,16 +31,6 @@ class DriverHook(Hook):
     name: ClassVar[str] = "drivers"
     option: ClassVar[str | None] = "trace_drivers"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.autowrap: AutoWrapper | None = None
-
     def _instrument(self) -> None:
         auto = AutoWrapper(_option(self.conf, "driver_namespaces", []), self.tracer)
-        auto.install()
-        self.autowrap = auto
-
-    def _uninstrument(self) -> None:
-        if self.autowrap is not None:
-            self.autowrap.uninstall()
-            self.autowrap = None
+        auto.install(self.patch)

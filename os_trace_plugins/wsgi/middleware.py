@@ -15,10 +15,24 @@ request, and ``openstack.*`` ids are read from the environ *after* the inner
 apps ran (request id from oslo.middleware's ``RequestId``, user and project
 from keystonemiddleware's headers or the service's oslo.context).
 
-Which inbound headers are trusted is decided in :mod:`.trust`. The resting
-cost is one attribute check (``[profiler] trace_wsgi`` off); an unsampled
-request without trace headers pays a non-recording span and a context
-attach/detach (see ``docs/bench/wsgi.md``).
+Never two SERVER spans for one request: the first middleware that handles a
+request sets ``environ["os_trace_plugins.edge"]``, and any further instance
+(a paste filter inside an app that was also wrapped at the WSGI server)
+calls straight through.
+
+Which inbound headers are trusted is decided in :mod:`.trust`; the span is
+started through the public ``Tracer.start_span`` and the provider's sampler
+decides.  A request signed as a *root* keeps the signer's trace id through
+the provider's id generator (:mod:`os_trace_plugins.export.ids`, installed by
+``setup()``); with a provider the host installed, it becomes a new root with
+a span link to the signed parent.
+
+The request's context stays attached while the inner apps run and while a
+streamed body is produced (recorded or not), so SQL and RPC work done while
+streaming stays in the trace; :func:`os_trace_plugins._flagged.enter` /
+``leave`` bracket the request (until a streamed body is closed).  The
+resting cost is one attribute check (``[profiler] trace_wsgi`` off); see
+``docs/bench/wsgi.md`` for the rest.
 """
 
 from __future__ import annotations
@@ -32,11 +46,13 @@ from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from os_trace_plugins import _safety, opts
+from os_trace_plugins import _flagged, _safety, opts
 from os_trace_plugins._errors import record_error
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
-from os_trace_plugins.export.presample import Presampler, make_root, start_root
+from os_trace_plugins.export import ids
+from os_trace_plugins.export.propagation import format_traceparent
+from os_trace_plugins.export.sampler import TRUST_ATTRIBUTE
 from os_trace_plugins.wsgi import signing, trust
 from os_trace_plugins.wsgi.attributes import (
     KNOWN_METHODS,
@@ -44,7 +60,10 @@ from os_trace_plugins.wsgi.attributes import (
     request_attributes,
 )
 
-__all__ = ["TracingMiddleware"]
+__all__ = ["TracingMiddleware", "EDGE_ENVIRON_KEY"]
+
+#: set in the environ by the middleware that handles a request
+EDGE_ENVIRON_KEY = "os_trace_plugins.edge"
 
 LOG = logging.getLogger(__name__)
 
@@ -77,7 +96,6 @@ class TracingMiddleware:
         self._max_age: int | None = int(age) if age not in (None, "") else None
         self._tracer = trace.get_tracer("os_trace_plugins.wsgi", __version__)
         self._key_cache: tuple[str, tuple[str, ...]] = ("", ())
-        self._presampler = Presampler()
 
     @classmethod
     def factory(cls, global_conf: dict[str, Any] | None,
@@ -129,54 +147,63 @@ class TracingMiddleware:
     # -- the request path ----------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any],
                  ) -> Iterable[bytes]:
-        if self._off or not SWITCHES.trace_wsgi:
+        if self._off or not SWITCHES.trace_wsgi or EDGE_ENVIRON_KEY in environ:
             return self.app(environ, start_response)
+        environ[EDGE_ENVIRON_KEY] = True
         try:
-            started = self._start(environ)
+            span, ctx = self._start(environ)
+            token = context.attach(ctx)
         except Exception as exc:
             _safety.report_failure("wsgi middleware (start)", exc)
             return self.app(environ, start_response)
-        if started is None:  # no tracer provider installed: nothing to do
-            return self.app(environ, start_response)
-        span, token = started
-        if not span.is_recording():
-            try:
-                return self.app(environ, start_response)
-            finally:
-                context.detach(token)
-        return self._recorded(span, token, environ, start_response)
+        flagged = _flagged.enter(ctx)
+        if span.is_recording():
+            return self._recorded(span, token, ctx, flagged, environ, start_response)
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            context.detach(token)
+            _flagged.leave(flagged)
+            raise
+        context.detach(token)
+        if isinstance(result, (list, tuple)):
+            _flagged.leave(flagged)
+            return result
+        return _ClosingIterable(result, ctx, lambda error: _flagged.leave(flagged))
 
-    def _start(self, environ: dict[str, Any]) -> tuple[trace.Span, Token[Context]] | None:
-        if self._presampler.untraced():
-            return None
-        if "HTTP_TRACEPARENT" in environ or "HTTP_X_TRACE_INFO" in environ:
-            decision: trust.Decision | None = self._decide(environ)
-        else:
-            decision = None
+    def _start(self, environ: dict[str, Any]) -> tuple[trace.Span, Context]:
+        """The SERVER span and the context to run the request in."""
         name = environ.get("REQUEST_METHOD")
         if name not in KNOWN_METHODS:  # bounded span names (semconv: "HTTP")
             name = "HTTP"
-        parent = _EMPTY
-        if decision is not None and decision.context is not None:
-            parent = decision.context  # carries the trusted baggage too
-            span = self._tracer.start_span(name, parent, SpanKind.SERVER)
-            if decision.root:
-                make_root(span)
-        else:
-            links = decision.links if decision is not None else None
-            span = start_root(self._tracer, self._presampler, name, SpanKind.SERVER,
-                              _EMPTY, links)
-        if decision is not None and span.is_recording():
-            span.set_attribute("os_trace.trust", decision.trust)
-        return span, context.attach(trace.set_span_in_context(span, parent))
+        if "HTTP_TRACEPARENT" not in environ and "HTTP_X_TRACE_INFO" not in environ:
+            span = self._tracer.start_span(name, _EMPTY, SpanKind.SERVER)
+            return span, trace.set_span_in_context(span, _EMPTY)
+        decision = self._decide(environ)
+        parent = decision.context if decision.context is not None else _EMPTY
+        attributes = {TRUST_ATTRIBUTE: decision.trust}  # our sampler keeps signed roots
+        links = decision.links
+        if decision.root:
+            signer = trace.get_current_span(parent).get_span_context()
+            parent = trace.set_span_in_context(trace.INVALID_SPAN, parent)  # baggage kept
+            if ids.honoured(trace.get_tracer_provider()):
+                with ids.requested(signer.trace_id):
+                    span = self._tracer.start_span(name, parent, SpanKind.SERVER,
+                                                   attributes, links)
+                return span, trace.set_span_in_context(span, parent)
+            # a host's provider: its id generator picks the trace id
+            links = [trace.Link(signer, {"os_trace.link": "signed_parent"})]
+        span = self._tracer.start_span(name, parent, SpanKind.SERVER, attributes, links)
+        return span, trace.set_span_in_context(span, parent)
 
-    def _recorded(self, span: trace.Span, token: Token[Context], environ: dict[str, Any],
+    def _recorded(self, span: trace.Span, token: Token[Context], ctx: Context,
+                  flagged: bool, environ: dict[str, Any],
                   start_response: Callable[..., Any]) -> Iterable[bytes]:
         state: dict[str, Any] = {}
-        request_context = context.get_current()
         _safety.safe_call("wsgi middleware (attributes)", request_attributes,
                           span, environ)
-        header = _safety.safe_call("wsgi middleware (traceparent)", _traceparent, span)
+        header = _safety.safe_call("wsgi middleware (traceparent)", format_traceparent,
+                                   span.get_span_context())
 
         def _start_response(status: str, headers: list[tuple[str, str]],
                             exc_info: Any = None) -> Any:
@@ -186,24 +213,24 @@ class TracingMiddleware:
                 headers.append(("traceparent", header))
             return start_response(status, headers, exc_info)
 
+        def finish(exc: BaseException | None) -> None:
+            try:
+                _safety.safe_call("wsgi middleware (finish)", _finish, span, environ,
+                                  state, exc)
+            finally:
+                _flagged.leave(flagged)
+
         try:
             result = self.app(environ, _start_response)
         except BaseException as exc:
-            _safety.safe_call("wsgi middleware (error)", _finish, span, environ, state,
-                              exc)
             context.detach(token)
+            finish(exc)
             raise
         context.detach(token)
         if isinstance(result, (list, tuple)):
-            _safety.safe_call("wsgi middleware (finish)", _finish, span, environ, state,
-                              None)
+            finish(None)
             return result
-        return _ClosingIterable(result, span, environ, state, request_context)
-
-
-def _traceparent(span: trace.Span) -> str:
-    sc = span.get_span_context()
-    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
+        return _ClosingIterable(result, ctx, finish)
 
 
 def _finish(span: trace.Span, environ: dict[str, Any], state: dict[str, Any],
@@ -232,21 +259,20 @@ def _status_code(status: Any) -> int:
 
 
 class _ClosingIterable:
-    """The app's streamed response; the span ends when the server closes it.
+    """The app's streamed response, produced in the request's context.
 
     Each chunk is produced with the request's context attached (and detached
     within the same call), so work done while streaming (a generator body
-    querying the database) still lands in the request's trace.
+    querying the database) still lands in the request's trace, recorded or
+    not.  ``finish(error)`` runs once, when the server closes the iterable.
     """
 
-    def __init__(self, result: Iterable[bytes], span: trace.Span,
-                 environ: dict[str, Any], state: dict[str, Any], ctx: Context) -> None:
+    def __init__(self, result: Iterable[bytes], ctx: Context,
+                 finish: Callable[[BaseException | None], None]) -> None:
         self._result = result
         self._iter: Iterator[bytes] | None = None
-        self._span = span
-        self._environ = environ
-        self._state = state
         self._ctx = ctx
+        self._finish: Callable[[BaseException | None], None] | None = finish
         self._error: BaseException | None = None
 
     def __iter__(self) -> _ClosingIterable:
@@ -272,5 +298,6 @@ class _ClosingIterable:
             if close is not None:
                 close()  # the host's own call: its exceptions propagate
         finally:
-            _safety.safe_call("wsgi middleware (finish)", _finish, self._span,
-                              self._environ, self._state, self._error)
+            finish, self._finish = self._finish, None
+            if finish is not None:
+                _safety.safe_call("wsgi middleware (close)", finish, self._error)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from opentelemetry import trace
 
 from os_trace_plugins import _safety
+from os_trace_plugins.export.propagation import format_traceparent
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -259,10 +260,6 @@ def osprofiler_span_context(t: OSProfilerTrace) -> trace.SpanContext:
 
 # -- producing headers ----------------------------------------------------------
 
-def _traceparent(ctx: trace.SpanContext) -> str:
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
-
-
 def signed_headers(key: str, *, sql: bool = False) -> dict[str, str]:
     """Headers that make an API holding ``key`` trust the current span context.
 
@@ -275,7 +272,10 @@ def signed_headers(key: str, *, sql: bool = False) -> dict[str, str]:
     if root:
         ctx = trace.SpanContext(trace_id=secrets.randbits(128) or 1,
                                 span_id=secrets.randbits(64) or 1, is_remote=False)
-    tp = _traceparent(ctx)
+    # always sampled: an operator's request is always recorded
+    tp = format_traceparent(trace.SpanContext(
+        ctx.trace_id, ctx.span_id, is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED)))
     return {"traceparent": tp, SIGNATURE_HEADER: sign_traceparent(key, tp, sql=sql,
                                                                   root=root)}
 

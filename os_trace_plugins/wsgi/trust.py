@@ -18,9 +18,11 @@ In order:
    nor forces sampling.
 4. Nothing: a new root.
 
-"Always recorded" works by making the remote parent *sampled*: the provider's
-sampler is parent-based (``os_trace_plugins.export.sampler``), so the server
-span and everything under it is recorded whatever ``sampling_rate`` says.
+"Always recorded": a continued trace has a *sampled* remote parent, and the
+provider's sampler is parent-based (``os_trace_plugins.export.sampler``); a
+signed *root* (``Decision.root``) is started without a parent and with the
+start attribute ``os_trace.trust``, which our root sampler keeps whatever
+``sampling_rate`` says (the middleware, docs/wsgi.md).
 
 Baggage: inbound ``baggage`` is kept only when the parent is trusted (1, 2,
 or 3 with the option); ``os_trace.*`` entries are always removed from it and
@@ -37,17 +39,13 @@ from typing import Any
 from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 
+from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
 from os_trace_plugins.export.propagation import BAGGAGE, TRACECONTEXT
 from os_trace_plugins.wsgi import signing
 
-__all__ = ["Decision", "decide", "SQL_BAGGAGE_KEY", "TRACE_ENVIRON_KEYS"]
+__all__ = ["Decision", "decide"]
 
-SQL_BAGGAGE_KEY = "os_trace.sql"
 _OWN_PREFIX = "os_trace."
-
-#: The environ keys that make a request more than "new root" (the fast path
-#: checks these before doing anything else).
-TRACE_ENVIRON_KEYS = ("HTTP_TRACEPARENT", "HTTP_X_TRACE_INFO")
 
 _SIG_KEY = "HTTP_" + signing.SIGNATURE_HEADER.upper().replace("-", "_")
 _MAX_BAGGAGE = 8192
@@ -60,7 +58,9 @@ class Decision:
     context: Context | None = None  # parent context (None: new root)
     links: list[trace.Link] | None = None
     trust: str = "none"  # osprofiler | signed | unsigned-trusted | unsigned-linked | none
-    root: bool = False  # make the server span a root while keeping the trace id
+    #: the server span is a root that keeps the signer's trace id (the parent
+    #: span of ``context`` names that trace id, and no span of its own)
+    root: bool = False
 
 
 def _extract_traceparent(environ: dict[str, Any]) -> trace.SpanContext | None:

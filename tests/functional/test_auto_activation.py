@@ -104,7 +104,7 @@ class TestSampling(AutoCase):
         _, log = self.run_service(self.conf(sampling_rate=0.0),
                                   OTEL_TRACES_SAMPLER="parentbased_always_on")
         self.assertIn("request 1", {s["name"] for s in stored_spans(self.store)})
-        self.assertEqual(log.count("sampling_rate = 0.0 is not applied"), 1, log)
+        self.assertEqual(log.count("[profiler] sampling_rate = 0.0 does not apply"), 1, log)
 
 
 class TestLeftAlone(AutoCase):

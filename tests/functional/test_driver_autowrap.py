@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import uuid
+from typing import Any
 
 from oslo_utils import importutils
 from stevedore import driver as st_driver
@@ -135,6 +136,45 @@ class TestStevedoreAndImportutils(base.TestCase):
         self.assertNotIn("_load_one_plugin", st_driver.DriverManager.__dict__)
         d = st_driver.DriverManager(self.ns, "sample", invoke_on_load=True).driver
         self.assertIs(type(d), SampleDriver)
+
+    def test_uninstrument_under_another_wrapper_removes_only_ours(self) -> None:
+        import wrapt
+
+        self.instrument()
+        calls: list[str] = []
+
+        def theirs(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            calls.append(args[0])
+            return wrapped(*args, **kwargs)
+
+        wrapt.wrap_function_wrapper(importutils, "import_object", theirs)
+        self.addCleanup(setattr, importutils, "import_object",
+                        self.originals["import_object"])
+        importutils.import_object(f"{SAMPLE}.SampleDriver").spawn("c", "vm")
+        self.assertEqual(len(self.spans()), 1)
+        self.hook.uninstrument()
+        obj = importutils.import_object(f"{SAMPLE}.SampleDriver")
+        self.assertIs(type(obj), SampleDriver)  # ours is inert
+        obj.spawn("c", "vm")
+        self.assertEqual(len(self.spans()), 1)
+        self.assertEqual(len(calls), 2)  # theirs still runs
+
+    def test_instrumenting_does_not_import_importutils(self) -> None:
+        # (stevedore is imported by oslo.config itself, before any hook runs)
+        import subprocess
+
+        code = ("import sys\n"
+                "from os_trace_plugins.drivers.hook import DriverHook\n"
+                "from tests.base import make_conf\n"
+                "DriverHook().instrument(make_conf(driver_namespaces=['x']))\n"
+                "print('oslo_utils.importutils' in sys.modules)\n"
+                "from oslo_utils import importutils\n"
+                "print(type(importutils.import_class).__name__)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, cwd=os.path.dirname(os.path.dirname(
+                                 os.path.dirname(os.path.abspath(__file__)))))
+        self.assertEqual(out.stdout.split("\n")[:2], ["False", "FunctionWrapper"],
+                         out.stderr)
 
     def test_no_namespaces_patches_nothing(self) -> None:
         self.hook.instrument(self.conf)

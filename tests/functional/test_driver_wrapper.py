@@ -7,6 +7,7 @@ import copy
 import pickle
 import sys
 import traceback
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -336,14 +337,14 @@ class TestUnsampledTrace(base.TestCase):
     def raw_attach(volume_id: str) -> object:
         return asyncio.run(SampleDriver().attach_volume(volume_id))
 
-    def test_calls_inside_an_unsampled_trace_get_no_span_and_keep_the_parent(self) -> None:
+    def test_calls_inside_an_unsampled_trace_follow_the_sampler(self) -> None:
         SWITCHES.set("sampling_rate", 0.0)
         seen = []
 
         class Probe(SampleDriver):
             def spawn(self, context: object, instance: str,  # type: ignore[override]
                       admin_password: str | None = None, **kw: object) -> object:
-                seen.append(trace.get_current_span())
+                seen.append(trace.get_current_span().get_span_context())
                 return super().spawn(context, instance, admin_password, **kw)
 
         d = trace_driver(Probe(), "compute")
@@ -354,12 +355,46 @@ class TestUnsampledTrace(base.TestCase):
 
             self.assertEqual(asyncio.run(d.attach_volume("vol-1")),
                              self.raw_attach("vol-1"))
-        self.assertIs(seen[0], request)
+        # the parent-based sampler dropped the child: same trace, not sampled
+        self.assertEqual(seen[0].trace_id, request.get_span_context().trace_id)
+        self.assertFalse(seen[0].trace_flags.sampled)
         self.assertEqual(self.spans(), [])
         SWITCHES.set("sampling_rate", 1.0)
         with self.tracer.start_as_current_span("request2"):
             d.spawn("c", "vm")
         self.assertChildOf(self.span("compute.spawn"), self.span("request2"))
+
+    def test_a_sampler_may_keep_driver_calls_of_an_unsampled_trace(self) -> None:
+        """No shortcut around the sampler: one that keeps driver spans whatever
+        the parent says gets them."""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.sampling import (
+            ALWAYS_OFF,
+            Decision,
+            Sampler,
+            SamplingResult,
+        )
+
+        class DriversOnly(Sampler):
+            def should_sample(self, parent_context: Any, trace_id: int, name: str,
+                              *args: Any, **kwargs: Any) -> SamplingResult:
+                keep = name.startswith("compute.")
+                return SamplingResult(Decision.RECORD_AND_SAMPLE if keep
+                                      else Decision.DROP)
+
+            def get_description(self) -> str:
+                return "DriversOnly"
+
+        provider = TracerProvider(sampler=DriversOnly())
+        provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        d = trace_driver(SampleDriver(), "compute", tracer=provider.get_tracer("t"))
+        unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("host")
+        with unsampled.start_as_current_span("request") as request:
+            d.spawn("c", "vm")
+        span = self.span("compute.spawn")
+        self.assertEqual(span.context.trace_id, request.get_span_context().trace_id)
+        self.assertEqual(span.parent.span_id, request.get_span_context().span_id)
 
 
 class TestRequestContext(base.TestCase):

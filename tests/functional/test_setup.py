@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import os_trace_plugins
 from os_trace_plugins import _hooks
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.export import ids, sampler
 from tests.base import TestCase, make_conf, reset_globals
 
 
@@ -59,12 +63,44 @@ class TestSetup(TestCase):
         SWITCHES.set("sampling_rate", 1.0)  # what SIGHUP does
         self.assertTrue(tracer.start_span("b").is_recording())
 
+    def test_own_provider_hands_out_requested_trace_ids(self) -> None:
+        os_trace_plugins.setup(make_conf(enabled=True, connection_string="console://"))
+        provider = trace.get_tracer_provider()
+        self.assertTrue(ids.honoured(provider))
+        with ids.requested(0x1234):
+            span = trace.get_tracer("t").start_span("signed root")
+        self.assertEqual(span.get_span_context().trace_id, 0x1234)
+
     def test_reuses_a_provider_the_host_installed(self) -> None:
         host_provider = TracerProvider()
         trace.set_tracer_provider(host_provider)
-        conf = make_conf(enabled=True, connection_string="console://")
-        self.assertTrue(os_trace_plugins.setup(conf))
+        conf = make_conf(enabled=True, connection_string="console://", sampling_rate=0.25)
+        with self.assertLogs("os_trace_plugins", logging.INFO) as logs:
+            self.assertTrue(os_trace_plugins.setup(conf))
         self.assertIs(trace.get_tracer_provider(), host_provider)
+        said = [r for r in logs.records if "host installed" in r.getMessage()]
+        self.assertEqual(len(said), 1)
+        self.assertEqual(said[0].levelno, logging.WARNING)
+        msg = said[0].getMessage()
+        self.assertIn("[profiler] sampling_rate = 0.25 does not apply", msg)
+        self.assertIn("OTEL_TRACES_SAMPLER=os_trace_plugins", msg)
+        self.assertIn("OTEL_PYTHON_ID_GENERATOR=os_trace_plugins", msg)
+        # and indeed: the host's always-on sampler records every root
+        self.assertTrue(trace.get_tracer("t").start_span("root").is_recording())
+        os_trace_plugins.shutdown()
+        host_provider.shutdown()
+
+    def test_host_provider_built_with_ours_is_quiet(self) -> None:
+        host_provider = TracerProvider(sampler=sampler.from_env("ignored"),
+                                       id_generator=ids.RequestableIdGenerator())
+        trace.set_tracer_provider(host_provider)
+        conf = make_conf(enabled=True, connection_string="console://", sampling_rate=0.0)
+        with self.assertLogs("os_trace_plugins", logging.INFO) as logs:
+            os_trace_plugins.setup(conf)
+        said = [r for r in logs.records if "host installed" in r.getMessage()]
+        self.assertEqual([r.levelno for r in said], [logging.INFO])
+        self.assertNotIn("does not apply", said[0].getMessage())
+        self.assertFalse(trace.get_tracer("t").start_span("root").is_recording())
         os_trace_plugins.shutdown()
         host_provider.shutdown()
 
@@ -102,3 +138,36 @@ class TestSetup(TestCase):
         with self.assertLogs("os_trace_plugins", logging.ERROR) as logs:
             self.assertFalse(os_trace_plugins.setup(conf))
         self.assertIn("max_queue_size", logs.records[0].getMessage())
+
+
+class TestSDKConfigurator(TestCase):
+    """The public way to have [profiler] sampling on a provider the SDK's
+    configurator builds (``opentelemetry-instrument``): our sampler factory and
+    id generator named by OTEL_TRACES_SAMPLER / OTEL_PYTHON_ID_GENERATOR.
+
+    The entry points are declared here in a throw-away dist-info (the same
+    lines setup.cfg declares), so the test exercises the SDK's own loading."""
+
+    def test_opentelemetry_instrument_builds_our_sampler_and_ids(self) -> None:
+        dist = os.path.join(self.tmpdir, "os_trace_env_points-0.dist-info")
+        os.makedirs(dist)
+        with open(os.path.join(dist, "METADATA"), "w") as f:
+            f.write("Metadata-Version: 2.1\nName: os-trace-env-points\nVersion: 0\n")
+        with open(os.path.join(dist, "entry_points.txt"), "w") as f:
+            f.write("[opentelemetry_traces_sampler]\n"
+                    "os_trace_plugins = os_trace_plugins.export.sampler:from_env\n"
+                    "[opentelemetry_id_generator]\n"
+                    "os_trace_plugins = os_trace_plugins.export.ids:RequestableIdGenerator\n")
+        env = dict(os.environ, PYTHONPATH=self.tmpdir, OTEL_TRACES_SAMPLER="os_trace_plugins",
+                   OTEL_PYTHON_ID_GENERATOR="os_trace_plugins", OTEL_TRACES_EXPORTER="none",
+                   OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",
+                   OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="*")
+        code = ("from opentelemetry import trace\n"
+                "p = trace.get_tracer_provider()\n"
+                "print(type(p.sampler).__name__, type(p.id_generator).__name__)\n")
+        script = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
+        out = subprocess.run([script, sys.executable, "-c", code], env=env,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split(), ["ProfilerSampler", "RequestableIdGenerator"],
+                         out.stderr)

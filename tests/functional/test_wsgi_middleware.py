@@ -10,12 +10,16 @@ import routes.middleware
 import webob
 import webob.dec
 from opentelemetry import baggage, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 from oslo_context import context as oslo_context
 from oslo_middleware import request_id
 from osprofiler import _utils as osp_utils
 
+from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.export import ids, sampler
 from os_trace_plugins.wsgi import TracingMiddleware, signed_headers, signing
 from tests import base
 
@@ -40,13 +44,25 @@ class Recorder:
 
 
 class MiddlewareTestBase(base.TestCase):
+    """The provider setup() builds: live ratio sampler and our id generator."""
+
     use_live_sampler = True
 
     def setUp(self) -> None:
         super().setUp()
+        self.install_provider(id_generator=ids.RequestableIdGenerator())
         self.bind(hmac_keys=KEY)
         self.app = Recorder()
         self.mw = TracingMiddleware(self.app, conf=self.conf)
+
+    def install_provider(self, **kwargs: Any) -> None:
+        """Replace the base class's provider (kept running: it shares the exporter)."""
+        base.reset_globals()
+        kwargs.setdefault("sampler", sampler.build_sampler())
+        self.provider = TracerProvider(**kwargs)
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        trace.set_tracer_provider(self.provider)
+        self.tracer = self.provider.get_tracer("tests")
 
     def get(self, path: str = "/v2/servers", headers: dict[str, str] | None = None,
             app: Any = None) -> webob.Response:
@@ -81,6 +97,7 @@ class SpanTest(MiddlewareTestBase):
         sc = span.context
         self.assertEqual(resp.headers["traceparent"],
                          f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}")
+        self.assertNotIn("os_trace.trust", attrs)  # no trace headers: nothing to trust
 
     def test_5xx_is_an_error_4xx_is_not(self) -> None:
         self.app.status = 503
@@ -220,7 +237,7 @@ class SignedRequestTest(MiddlewareTestBase):
         self.assertEqual((span.context.trace_id, span.parent.span_id),
                          (sc.trace_id, sc.span_id))
         self.assertEqual(span.attributes["os_trace.trust"], "signed")
-        self.assertNotIn(trust_sql(), self.app.seen[0]["baggage"])
+        self.assertNotIn(SQL_BAGGAGE_KEY, self.app.seen[0]["baggage"])
 
     def test_signature_without_span_makes_a_root_with_the_signed_trace_id(self) -> None:
         headers = signed_headers(KEY)
@@ -231,7 +248,7 @@ class SignedRequestTest(MiddlewareTestBase):
 
     def test_sql_flag_becomes_baggage(self) -> None:
         self.get(headers=signed_headers(KEY, sql=True))
-        self.assertEqual(self.app.seen[0]["baggage"], {trust_sql(): "1"})
+        self.assertEqual(self.app.seen[0]["baggage"], {SQL_BAGGAGE_KEY: "1"})
 
     def test_key_rotation(self) -> None:
         self.bind(hmac_keys="new-key, ,old-key,")
@@ -274,8 +291,3 @@ class SignedRequestTest(MiddlewareTestBase):
         mw = TracingMiddleware.factory({}, hmac_keys="paste-key")(self.app)
         self.get(headers=signed_headers("paste-key"), app=mw)
         self.server_span()
-
-
-def trust_sql() -> str:
-    from os_trace_plugins.wsgi.trust import SQL_BAGGAGE_KEY
-    return SQL_BAGGAGE_KEY

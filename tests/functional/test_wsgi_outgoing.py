@@ -10,12 +10,13 @@ from typing import Any
 import requests
 from keystoneauth1 import session as ks_session
 from opentelemetry import baggage, context, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
+from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.wsgi import TracingMiddleware, signing
+from os_trace_plugins.wsgi import TracingMiddleware, outgoing, signing
 from os_trace_plugins.wsgi.outgoing import RequestsHook, keystoneauth_headers
-from os_trace_plugins.wsgi.trust import SQL_BAGGAGE_KEY
 from tests import base
 
 KEY = "deploy-key"
@@ -58,8 +59,10 @@ class OutgoingTest(base.TestCase):
         return [s for s in self.spans() if s.kind == kind]
 
     def test_client_span_and_signed_headers_continue_the_trace(self) -> None:
+        authority = self.url.replace("http://", "http://swift:pw@")
         with self.tracer.start_as_current_span("nova-api handler") as parent:
-            resp = requests.get(self.url + "/v2/ports?secret=x", timeout=5)
+            resp = requests.get(authority + "/v1/AUTH_a/c/o?temp_url_sig=abc123&"
+                                "temp_url_expires=99&multipart-manifest", timeout=5)
         self.assertEqual(resp.status_code, 200)
         client, = self.kinds(SpanKind.CLIENT)
         server, = self.kinds(SpanKind.SERVER)
@@ -69,7 +72,9 @@ class OutgoingTest(base.TestCase):
         self.assertEqual(client.name, "GET")
         self.assertEqual(client.attributes["http.response.status_code"], 200)
         self.assertEqual(client.attributes["server.port"], self.server.server_port)
-        self.assertEqual(client.attributes["url.full"], self.url + "/v2/ports?secret=x")
+        self.assertEqual(client.attributes["url.full"],  # keys kept, values and user not
+                         self.url + "/v1/AUTH_a/c/o?temp_url_sig=REDACTED&"
+                         "temp_url_expires=REDACTED&multipart-manifest")
         self.assertNotIn(KEY, str(self.seen[0]["sig"]))
 
     def test_sql_flag_travels_signed(self) -> None:
@@ -113,13 +118,39 @@ class OutgoingTest(base.TestCase):
         self.assertEqual(self.kinds(SpanKind.CLIENT), [])
         self.assertIsNone(self.seen[-1]["sig"])
         SWITCHES.set("trace_requests", True)
+        with suppress_instrumentation():
+            requests.get(self.url, timeout=5)
+        self.assertEqual(self.kinds(SpanKind.CLIENT), [])
+        self.assertEqual(len(self.seen), 2)  # the call itself went through
+
+    def test_private_suppression_key_still_agrees_with_the_public_api(self) -> None:
+        """Fails loudly if the API renames the key the SDK sets around exports
+        (our fallback reader without opentelemetry-instrumentation)."""
+        self.assertTrue(hasattr(context, "_SUPPRESS_INSTRUMENTATION_KEY"))
+        self.assertTrue(outgoing._api_enabled())
+        with suppress_instrumentation():
+            self.assertFalse(outgoing._api_enabled())
         token = context.attach(context.set_value(
             context._SUPPRESS_INSTRUMENTATION_KEY, True))  # type: ignore[attr-defined]
         try:
-            requests.get(self.url, timeout=5)
+            self.assertFalse(outgoing._api_enabled())
         finally:
             context.detach(token)
-        self.assertEqual(self.kinds(SpanKind.CLIENT), [])
+
+    def test_instrumenting_imports_nothing_of_requests(self) -> None:
+        import subprocess
+        import sys
+
+        code = ("import sys\n"
+                "from os_trace_plugins.wsgi.outgoing import RequestsHook\n"
+                "RequestsHook().instrument()\n"
+                "print(sorted(m for m in sys.modules if m.split('.')[0] == 'requests'))\n"
+                "import requests\n"
+                "print(type(requests.Session.__dict__['send']).__name__)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.stdout.split("\n")[:2], ["[]", "FunctionWrapper"],
+                         out.stderr)
 
     def test_uninstrument_restores_requests(self) -> None:
         original = requests.Session.send.__wrapped__  # type: ignore[attr-defined]

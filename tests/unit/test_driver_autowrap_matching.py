@@ -40,5 +40,11 @@ class TestMatching(unittest.TestCase):
 
     def test_nothing_listed_patches_nothing(self) -> None:
         auto = AutoWrapper([], trace.NoOpTracer())
-        auto.install()
-        self.assertEqual(auto._patched, [])
+        asked: list[tuple[str, str]] = []
+        auto.install(lambda module, path, wrapper: asked.append((module, path)))
+        self.assertEqual(asked, [])
+        AutoWrapper(["x"], trace.NoOpTracer()).install(
+            lambda module, path, wrapper: asked.append((module, path)))
+        self.assertEqual(asked[0], ("stevedore.extension",
+                                    "ExtensionManager._load_one_plugin"))
+        self.assertEqual(len(asked), 5)

@@ -78,3 +78,43 @@ class TestParse(unittest.TestCase):
         with self.assertRaisesRegex(ConfigError, "unreachable"):
             exporters.check_connection_string(f"otlp://127.0.0.1:{port}")
         exporters.check_connection_string(f"otlp://127.0.0.1:{port}", reach=False)
+
+
+class TestIdsAndSampler(unittest.TestCase):
+    """The id generator hands out a requested root trace id once; the root
+    sampler keeps verified-signature roots whatever the rate."""
+
+    def test_requested_trace_id_is_used_once_then_random(self) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from os_trace_plugins.export import ids
+
+        provider = TracerProvider(id_generator=ids.RequestableIdGenerator())
+        tracer = provider.get_tracer("t")
+        self.assertTrue(ids.honoured(provider))
+        self.assertFalse(ids.honoured(TracerProvider()))
+        with ids.requested(0xABC):
+            first = tracer.start_span("root")
+            second = tracer.start_span("another root")
+        after = tracer.start_span("later")
+        self.assertEqual(first.get_span_context().trace_id, 0xABC)
+        self.assertNotIn(second.get_span_context().trace_id, (0, 0xABC))
+        self.assertNotIn(after.get_span_context().trace_id, (0, 0xABC))
+        self.assertTrue(first.get_span_context().trace_flags.random_trace_id)
+
+    def test_signed_roots_kept_at_rate_zero(self) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from os_trace_plugins._switches import SWITCHES
+        from os_trace_plugins.export import sampler
+
+        SWITCHES.set("sampling_rate", 0.0)
+        self.addCleanup(SWITCHES.reset)
+        tracer = TracerProvider(sampler=sampler.build_sampler()).get_tracer("t")
+        for trust, kept in (("signed", True), ("osprofiler", True),
+                            ("unsigned-linked", False), ("unsigned-trusted", False)):
+            span = tracer.start_span("GET", attributes={sampler.TRUST_ATTRIBUTE: trust})
+            self.assertIs(span.is_recording(), kept, trust)
+            if kept:
+                self.assertEqual(span.attributes[sampler.TRUST_ATTRIBUTE], trust)
+        self.assertFalse(tracer.start_span("GET").is_recording())
