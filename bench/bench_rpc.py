@@ -99,6 +99,7 @@ class _Incoming:
 
     def __init__(self, ctxt: dict[str, Any]) -> None:
         self.ctxt, self.message, self._reply_q = ctxt, MESSAGE, True
+        self.msg_id = "5d1c"
 
 
 _BOX: list[Any] = [None]
@@ -362,12 +363,13 @@ def main(quick: bool) -> str:
 
 
 # -- instruction counts (valgrind --tool=callgrind) ---------------------------
-#: (row, side) pairs counted: side 0 caller, 1 server
-CALLGRIND_ROWS = [(name, side) for side in (0, 1) for name in (
-    "no instrumentation", "ours, trace_rpc off", "ours, unsampled trace", "ours, sampled",
-    "oslo.messaging built-in, sampled", "contrib 0.13, sampled",
-    "contrib 0.13, unsampled trace")]
-LENGTHS = (300, 1300)
+#: rows counted, caller + server hook together (side 2 of :func:`variants`);
+#: ``--sides`` counts each side alone too (twice the valgrind runs)
+CALLGRIND_NAMES = (
+    "no instrumentation", "ours, unsampled trace", "contrib 0.13, unsampled trace",
+    "ours, sampled", "contrib 0.13, sampled", "oslo.messaging built-in, sampled",
+    "ours, trace_rpc off")
+LENGTHS = (100, 600)
 
 
 def run_one(name: str, side: int, n: int) -> None:
@@ -397,26 +399,33 @@ def _instructions(name: str, side: int, n: int) -> int:
     return int(found.group(1))
 
 
-def callgrind() -> str:
+def callgrind(sides: tuple[int, ...] = (2,)) -> str:
     """Instructions per message, each row at two run lengths (start-up cancels)."""
     from concurrent.futures import ThreadPoolExecutor
-    jobs = [(name, side, n) for name, side in CALLGRIND_ROWS for n in LENGTHS]
+    jobs = [(name, side, n) for name in CALLGRIND_NAMES for side in sides for n in LENGTHS]
+    def count(job: tuple[str, int, int]) -> int:
+        n = _instructions(*job)
+        print(f"callgrind: {job} {n}", flush=True)  # a partial run still tells
+        return n
+
     with ThreadPoolExecutor(2) as pool:
-        counts = dict(zip(jobs, pool.map(lambda j: _instructions(*j), jobs), strict=True))
-    per: dict[tuple[str, int], float] = {
-        (name, side): (counts[(name, side, LENGTHS[1])] - counts[(name, side, LENGTHS[0])])
-        / (LENGTHS[1] - LENGTHS[0]) for name, side in CALLGRIND_ROWS}
-    lines = ["### Instructions per message, hook path alone (valgrind --tool=callgrind)", "",
-             "| case | caller | server | both | added over none | ratio to contrib sampled "
-             "(added) |", "|---|---:|---:|---:|---:|---:|"]
-    base = per[("no instrumentation", 0)] + per[("no instrumentation", 1)]
-    floor = per[("contrib 0.13, sampled", 0)] + per[("contrib 0.13, sampled", 1)] - base
-    for name in dict.fromkeys(n for n, _ in CALLGRIND_ROWS):
-        caller, srv = per[(name, 0)], per[(name, 1)]
-        added = caller + srv - base
-        lines.append(f"| {name} | {caller:,.0f} | {srv:,.0f} | {caller + srv:,.0f} | "
-                     f"{added:+,.0f} | {added / floor:.3f} |")
-    lines += ["", f"- Whole process counted at {LENGTHS[0]} and {LENGTHS[1]} messages; "
+        counts = dict(zip(jobs, pool.map(count, jobs), strict=True))
+    per = {(name, side): (counts[(name, side, LENGTHS[1])] - counts[(name, side, LENGTHS[0])])
+           / (LENGTHS[1] - LENGTHS[0]) for name in CALLGRIND_NAMES for side in sides}
+    labels = {0: "caller", 1: "server", 2: "caller + server"}
+    lines = ["### Instructions per message, hook path alone (valgrind --tool=callgrind)", ""]
+    for side in sides:
+        base = per[("no instrumentation", side)]
+        floor = per[("contrib 0.13, sampled", side)] - base
+        lines += [f"{labels[side]}:", "",
+                  "| case | instructions / message | added over none | added / contrib "
+                  "sampled's added |", "|---|---:|---:|---:|"]
+        for name in CALLGRIND_NAMES:
+            added = per[(name, side)] - base
+            lines.append(f"| {name} | {per[(name, side)]:,.0f} | {added:+,.0f} | "
+                         f"{added / floor:.3f} |")
+        lines.append("")
+    lines += [f"- Whole process counted at {LENGTHS[0]} and {LENGTHS[1]} messages; "
               "the difference divided by the extra messages, so start-up cancels.",
               "- Same bench classes as the perf_counter tables (originals do nothing)."]
     return "\n".join(lines) + "\n"
@@ -427,7 +436,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
         run_one(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1:2] == ["--callgrind"]:
-        text = callgrind()
+        text = callgrind((0, 1, 2) if "--sides" in sys.argv else (2,))
         print(text)
         if "--write" in sys.argv:
             from pathlib import Path
