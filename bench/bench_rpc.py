@@ -438,10 +438,5 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["--callgrind"]:
         text = callgrind((0, 1, 2) if "--sides" in sys.argv else (2,))
         print(text)
-        if "--write" in sys.argv:
-            from pathlib import Path
-            out = Path(__file__).resolve().parent.parent / "docs" / "bench" / "rpc_callgrind.md"
-            out.write_text("<!-- produced by: python -m bench.bench_rpc --callgrind -->\n"
-                           + text, encoding="utf-8")
     else:
         print(main(quick="--quick" in sys.argv))
