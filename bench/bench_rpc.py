@@ -22,6 +22,7 @@ for everyone and excluded).  Run: ``python -m bench rpc [--quick] [--write]``.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import queue
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 import oslo_messaging as om
+import wrapt
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.oslo_messaging import OsloMessagingInstrumentor
 from opentelemetry.instrumentation.oslo_messaging import decorators as contrib
@@ -42,8 +44,10 @@ from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
 
 from bench.harness import interleave, table
+from os_trace_plugins._hooks import shared
+from os_trace_plugins._patching import Patch
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export.sampler import build_sampler
+from os_trace_plugins.export.propagation import format_traceparent
 from os_trace_plugins.rpc import client, server
 from os_trace_plugins.rpc.hook import RPCHook
 from tests.base import make_conf
@@ -74,26 +78,6 @@ def _sampled_parents(provider: TracerProvider) -> list[trace.Span]:
     return [tracer.start_span("api") for _ in range(N_PARENTS)]
 
 
-class _ActivePatch:
-    active = True
-
-
-def ours_wire(parent: trace.Span) -> dict[str, Any]:
-    """The context dict our caller hook puts on the wire inside ``parent``."""
-    sc = parent.get_span_context()
-    return {**CTXT, "traceparent": f"00-{sc.trace_id:032x}-{sc.span_id:016x}-00"}
-
-
-def _sides_tables(results: dict[str, Any]) -> str:
-    out = []
-    for side in ("caller", "server"):
-        part = {k.split(": ", 1)[1]: v for k, v in results.items() if k.startswith(side)}
-        out.append(table(f"Unsampled, {side} side alone, µs per message (perf_counter)",
-                         part, "no instrumentation",
-                         notes=["Target: <= 2 µs per message; this side's share."]))
-    return "\n".join(out) + "\n"
-
-
 def _in(span: trace.Span | None, fn: Callable[[], object]) -> Callable[[], object]:
     """Run ``fn`` with ``span`` current (None: an empty context)."""
     def run() -> object:
@@ -105,151 +89,140 @@ def _in(span: trace.Span | None, fn: Callable[[], object]) -> Callable[[], objec
     return run
 
 
-def _in_each(spans: list[trace.Span] | None,
-             fn: Callable[[], object]) -> Callable[[], object]:
-    """Like :func:`_in`, a different parent each run (None: an empty context)."""
-    contexts = [trace.set_span_in_context(s) for s in spans] if spans else [context.Context()]
-    size = len(contexts)
-    state = [0]
+def wire(parent: trace.Span) -> dict[str, Any]:
+    """The context dict any W3C caller puts on the wire inside ``parent``."""
+    return {**CTXT, "traceparent": format_traceparent(parent.get_span_context())}
 
-    def run() -> object:
-        i = state[0] = (state[0] + 1) % size
-        token = context.attach(contexts[i])
-        try:
-            return fn()
-        finally:
-            context.detach(token)
-    return run
+
+class _Incoming:
+    """What a driver hands the dispatcher (a call: it has a reply queue)."""
+
+    def __init__(self, ctxt: dict[str, Any]) -> None:
+        self.ctxt, self.message, self._reply_q = ctxt, MESSAGE, True
+        self.msg_id = "5d1c"
+
+
+_BOX: list[Any] = [None]
+
+
+class _Null:
+    """``_send`` and ``dispatch`` that do nothing: what is left is the hooks' cost."""
+
+    def _send(self, target: Any, ctxt: Any, message: Any, wait_for_reply: Any = None,
+              **kwargs: Any) -> None:
+        _BOX[0] = ctxt
+
+    def dispatch(self, incoming: Any) -> None:
+        return None
+
+
+class PlainPeer(_Null):
+    pass
+
+
+class OursPeer(_Null):
+    pass
+
+
+class ContribPeer(_Null):
+    pass
+
+
+Sides = tuple[Callable[[], None], Callable[[], None], Callable[[], None]]
+
+
+def variants(provider: TracerProvider) -> dict[str, Sides]:
+    """name -> (caller side alone, server side alone, both); each run takes the
+    next of ``N_PARENTS`` parents (and their wire contexts)."""
+    conf = make_conf()
+    register_messaging_opts(conf)
+    conf.set_override("tracing_enabled", True, "oslo_messaging_tracing")
+    hook = RPCHook()  # a private instance: only these bench classes are patched
+    hook.tracer = provider.get_tracer("os_trace_plugins.rpc")
+    Patch(__name__, "OursPeer._send", client.make_send(hook)).apply()
+    Patch(__name__, "OursPeer.dispatch", server.make_dispatch(hook)).apply()
+    c_tracer = provider.get_tracer("contrib")
+    wrapt.wrap_function_wrapper(ContribPeer, "_send", contrib.inject_trace(c_tracer))
+    wrapt.wrap_function_wrapper(ContribPeer, "dispatch", contrib.rpc_server_wrapper(c_tracer))
+    sampled, unsampled = _sampled_parents(provider), _unsampled_parents()
+    plain, ours, theirs = PlainPeer(), OursPeer(), ContribPeer()
+
+    def sides(peer: Any, parents: list[trace.Span]) -> Sides:
+        contexts = [trace.set_span_in_context(p, context.Context()) for p in parents]
+        wires = [wire(p) for p in parents]
+        state = [0]
+
+        def caller() -> None:
+            i = state[0] = (state[0] + 1) % N_PARENTS
+            token = context.attach(contexts[i])
+            try:
+                peer._send(TARGET, dict(CTXT), MESSAGE, True)
+            finally:
+                context.detach(token)
+
+        def receiver() -> None:
+            i = state[0] = (state[0] + 1) % N_PARENTS
+            peer.dispatch(_Incoming(wires[i]))
+
+        def both() -> None:
+            caller()
+            peer.dispatch(_Incoming(_BOX[0]))
+        return caller, receiver, both
+
+    class _Builtin:
+        def _send(self, target: Any, ctxt: Any, message: Any, wait: Any) -> None:
+            with builtin.trace_send(conf, target, "ping", "call", ctxt):
+                plain._send(target, ctxt, message, wait)
+
+        def dispatch(self, incoming: Any) -> None:
+            with builtin.trace_receive(conf, incoming):
+                plain.dispatch(incoming)
+
+    return {
+        "no instrumentation": sides(plain, sampled),
+        "ours, trace_rpc off": sides(ours, sampled),
+        "ours, unsampled trace": sides(ours, unsampled),
+        "ours, sampled": sides(ours, sampled),
+        "oslo.messaging built-in, sampled": sides(_Builtin(), sampled),
+        "contrib 0.13, sampled": sides(theirs, sampled),
+        "contrib 0.13, unsampled trace": sides(theirs, unsampled),
+    }
+
+
+def switch_for(name: str, start: bool) -> None:
+    """The off row runs with ``trace_rpc`` off, every other row with it on."""
+    if name == "ours, trace_rpc off":
+        SWITCHES.set("trace_rpc", not start)
 
 
 def hook_path(provider: TracerProvider, quick: bool) -> str:
-    conf = make_conf()
-    register_messaging_opts(conf)
-    hook = RPCHook()
-    hook.tracer = provider.get_tracer("os_trace_plugins.rpc")
-    box: list[Any] = [None]
+    found = variants(provider)
+    setup = {name: functools.partial(switch_for, name, True) for name in found}
+    teardown = {name: functools.partial(switch_for, name, False) for name in found}
+    out = []
+    for side, title in ((2, "one send + one receive hook"), (0, "caller side alone"),
+                        (1, "server side alone")):
+        cases = {name: fns[side] for name, fns in found.items()}
+        results = interleave(cases, inner=300 if quick else 2000, rounds=5 if quick else 15,
+                             setup=setup, teardown=teardown)  # type: ignore[arg-type]
+        out.append(table(f"Hook path alone, {title}, µs per message (perf_counter)",
+                         results, "no instrumentation", floor="contrib 0.13, sampled",
+                         notes=NOTES if side == 2 else ()))
+    return "\n".join(out)
 
-    def orig_send(self: Any, target: Any, ctxt: Any, message: Any, *a: Any, **k: Any) -> None:
-        box[0] = ctxt
 
-    def orig_dispatch(self: Any, incoming: Any) -> None:
-        return None
-
-    ours_send = client.make_send(hook)(orig_send, _ActivePatch())  # type: ignore[arg-type]
-    ours_dispatch = server.make_dispatch(hook, rpc_dispatcher.ExpectedException)(
-        orig_dispatch, _ActivePatch())  # type: ignore[arg-type]
-    # periodic tasks call with no parent: the root sampler decides (rate 0 here)
-    root0 = RPCHook()
-    root0.tracer = TracerProvider(sampler=build_sampler()).get_tracer("os_trace_plugins.rpc")
-    root0_send = client.make_send(root0)(orig_send, _ActivePatch())  # type: ignore[arg-type]
-    root0_dispatch = server.make_dispatch(root0, rpc_dispatcher.ExpectedException)(
-        orig_dispatch, _ActivePatch())  # type: ignore[arg-type]
-    c_tracer = provider.get_tracer("contrib")
-    c_send, c_dispatch = contrib.inject_trace(c_tracer), contrib.rpc_server_wrapper(c_tracer)
-
-    def baseline() -> None:
-        orig_send(None, TARGET, dict(CTXT), MESSAGE, True)
-        orig_dispatch(None, FakeIncomingMessage(box[0], MESSAGE, None, None))
-
-    def ours() -> None:
-        ours_send(None, TARGET, dict(CTXT), MESSAGE, True)
-        ours_dispatch(None, FakeIncomingMessage(box[0], MESSAGE, None, None))
-
-    def ours_root0() -> None:
-        root0_send(None, TARGET, dict(CTXT), MESSAGE, True)
-        root0_dispatch(None, FakeIncomingMessage(box[0], MESSAGE, None, None))
-
-    def builtin_pair() -> None:
-        ctxt = dict(CTXT)
-        with builtin.client.trace_send(conf, TARGET, "ping", "call", ctxt):
-            orig_send(None, TARGET, ctxt, MESSAGE, True)
-        incoming = FakeIncomingMessage(box[0], MESSAGE, None, None)
-        with builtin.client.trace_receive(conf, incoming):
-            orig_dispatch(None, incoming)
-
-    def bound_send(target: Any, ctxt: Any, message: Any, *a: Any) -> None:
-        box[0] = ctxt  # wrapt hands the contrib wrappers bound methods
-
-    def bound_dispatch(incoming: Any) -> None:
-        return None
-
-    def contrib_pair() -> None:
-        c_send(bound_send, None, (TARGET, dict(CTXT), MESSAGE, True), {})
-        c_dispatch(bound_dispatch, None,
-                   (FakeIncomingMessage(box[0], MESSAGE, None, None),), {})
-
-    sampled, unsampled = _sampled_parents(provider), _unsampled_parents()
-    _in(sampled[0], baseline)()
-    cases = {
-        "no instrumentation": _in_each(sampled, baseline),
-        "ours, trace_rpc off": _in_each(sampled, ours),
-        "ours, unsampled trace": _in_each(unsampled, ours),
-        "ours, sampled": _in_each(sampled, ours),
-        "ours, no parent, sampling_rate 0": _in_each(None, ours_root0),
-        "oslo.messaging built-in, sampled": _in_each(sampled, builtin_pair),
-        "contrib 0.13, sampled": _in_each(sampled, contrib_pair),
-        "contrib 0.13, unsampled trace": _in_each(unsampled, contrib_pair),
-    }
-
-    # each side alone, unsampled: what one message costs its sender, its receiver
-    wires = [ours_wire(p) for p in unsampled]
-    widx = [0]
-
-    def send_only(fn: Callable[..., None]) -> Callable[[], None]:
-        return lambda: fn(None, TARGET, dict(CTXT), MESSAGE, True)
-
-    def receive_only(fn: Callable[..., None]) -> Callable[[], None]:
-        def run() -> None:
-            i = widx[0] = (widx[0] + 1) % N_PARENTS
-            fn(None, FakeIncomingMessage(wires[i], MESSAGE, None, None))
-        return run
-
-    sides = {
-        "caller: no instrumentation": _in_each(unsampled, send_only(orig_send)),
-        "caller: ours, unsampled trace": _in_each(unsampled, send_only(ours_send)),
-        "server: no instrumentation": _in_each(None, receive_only(orig_dispatch)),
-        "server: ours, unsampled trace": _in_each(None, receive_only(ours_dispatch)),
-    }
-
-    def switch(on: bool) -> Callable[[], None]:
-        return lambda: SWITCHES.set("trace_rpc", on)
-
-    def builtin_on(on: bool) -> Callable[[], None]:
-        return lambda: conf.set_override("tracing_enabled", on, "oslo_messaging_tracing")
-
-    side_results = interleave(sides, inner=1000 if quick else 5000, rounds=5 if quick else 21)
-    off_only = {k: cases[k] for k in ("no instrumentation", "ours, trace_rpc off")}
-    off = interleave(off_only, inner=2000 if quick else 20000, rounds=5 if quick else 21,
-                     setup={"ours, trace_rpc off": switch(False)},
-                     teardown={"ours, trace_rpc off": switch(True)})
-    results = interleave(
-        cases, inner=300 if quick else 2000, rounds=5 if quick else 15,
-        setup={"ours, trace_rpc off": switch(False),
-               "ours, no parent, sampling_rate 0": lambda: SWITCHES.set("sampling_rate", 0.0),
-               "oslo.messaging built-in, sampled": builtin_on(True)},
-        teardown={"ours, trace_rpc off": switch(True),
-                  "ours, no parent, sampling_rate 0": lambda: SWITCHES.set("sampling_rate", 1.0),
-                  "oslo.messaging built-in, sampled": builtin_on(False)})
-    return table("Hook path alone: one send + one receive hook, µs per message "
-                 "(perf_counter)", results, "no instrumentation",
-                 floor="contrib 0.13, sampled",
-                 notes=["Originals do nothing; the figure is the hooks' own cost "
-                        "(carrier, span, attributes, context attach).",
-                        "Target: ours off or unsampled adds <= 2 µs per message.",
-                        "Unsampled, ours still writes the carrier, parses it on the "
-                        "server, attaches the remote context (so calls the endpoint makes "
-                        "carry the decision on) and strips the key; the contrib wrappers "
-                        "start spans and inject.",
-                        f"Every case cycles through {N_PARENTS} distinct parents (and "
-                        "carriers), so no per-parent cache flatters a row.",
-                        "Robustness, not timed: the contrib consumer wrappers call "
-                        "propagate.extract unguarded; a bytes or int traceparent or "
-                        "baggage raises TypeError/AttributeError into the service "
-                        "(checked with the opentelemetry-api 1.45 W3C propagators)."]
-                 ) + "\n" + _sides_tables(side_results) + table(
-        "Switch off only, longer run (same hook path, two cases)", off,
-        "no instrumentation", notes=["More, longer rounds than the table above, so "
-                                     "the sub-2 µs difference rises above the noise."])
+NOTES = [
+    "Originals do nothing; the figure is the hooks' own cost (wrapt wrapper, carrier, "
+    "span, attributes, context attach).",
+    "Targets: off <= 1 µs per message; unsampled <= 1/3 of contrib's unsampled; "
+    "sampled <= the cheaper of built-in and contrib.",
+    "Unsampled, ours asks the SDK for the span (the sampler decides: a non-recording "
+    "span), writes its context on the wire, parses it on the server, attaches it (so "
+    "calls the endpoint makes carry the decision on) and strips the key.",
+    f"Every case cycles through {N_PARENTS} distinct parents (and carriers).",
+    "Robustness, not timed: the contrib consumer wrappers call propagate.extract "
+    "unguarded; a bytes or int traceparent or baggage raises into the service.",
+]
 
 
 class _LoopbackDriver:
@@ -280,7 +253,7 @@ class Endpoint:
 
 def _peers(conf: Any, provider: TracerProvider) -> tuple[dict[str, Callable[[], None]],
                                                          dict[str, Callable[[], None]]]:
-    ours, contrib_inst = RPCHook(), OsloMessagingInstrumentor()
+    ours, contrib_inst = shared(RPCHook), OsloMessagingInstrumentor()
 
     def builtin_on(on: bool) -> Callable[[], None]:
         return lambda: conf.set_override("tracing_enabled", on, "oslo_messaging_tracing")
@@ -387,3 +360,83 @@ def main(quick: bool) -> str:
     except BaseException as exc:  # skipped (no broker): say so instead of failing
         out.append(f"RabbitMQ table skipped: {exc}\n")
     return "\n".join(out)
+
+
+# -- instruction counts (valgrind --tool=callgrind) ---------------------------
+#: rows counted, caller + server hook together (side 2 of :func:`variants`);
+#: ``--sides`` counts each side alone too (twice the valgrind runs)
+CALLGRIND_NAMES = (
+    "no instrumentation", "ours, unsampled trace", "contrib 0.13, unsampled trace",
+    "ours, sampled", "contrib 0.13, sampled", "oslo.messaging built-in, sampled",
+    "ours, trace_rpc off")
+LENGTHS = (100, 600)
+
+
+def run_one(name: str, side: int, n: int) -> None:
+    """The child of :func:`callgrind`: ``n`` messages of one row and side."""
+    provider = TracerProvider()
+    trace.set_tracer_provider(provider)
+    reset_builtin_tracer()
+    fn = variants(provider)[name][side]
+    switch_for(name, True)
+    fn()
+    for _ in range(n):
+        fn()
+
+
+def _instructions(name: str, side: int, n: int) -> int:
+    import os
+    import re
+    import subprocess
+    import sys
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           sys.executable, "-m", "bench.bench_rpc", "--one", name, str(side), str(n)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if found is None:
+        raise RuntimeError(proc.stderr[-2000:])
+    return int(found.group(1))
+
+
+def callgrind(sides: tuple[int, ...] = (2,)) -> str:
+    """Instructions per message, each row at two run lengths (start-up cancels)."""
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [(name, side, n) for name in CALLGRIND_NAMES for side in sides for n in LENGTHS]
+    def count(job: tuple[str, int, int]) -> int:
+        n = _instructions(*job)
+        print(f"callgrind: {job} {n}", flush=True)  # a partial run still tells
+        return n
+
+    with ThreadPoolExecutor(2) as pool:
+        counts = dict(zip(jobs, pool.map(count, jobs), strict=True))
+    per = {(name, side): (counts[(name, side, LENGTHS[1])] - counts[(name, side, LENGTHS[0])])
+           / (LENGTHS[1] - LENGTHS[0]) for name in CALLGRIND_NAMES for side in sides}
+    labels = {0: "caller", 1: "server", 2: "caller + server"}
+    lines = ["### Instructions per message, hook path alone (valgrind --tool=callgrind)", ""]
+    for side in sides:
+        base = per[("no instrumentation", side)]
+        floor = per[("contrib 0.13, sampled", side)] - base
+        lines += [f"{labels[side]}:", "",
+                  "| case | instructions / message | added over none | added / contrib "
+                  "sampled's added |", "|---|---:|---:|---:|"]
+        for name in CALLGRIND_NAMES:
+            added = per[(name, side)] - base
+            lines.append(f"| {name} | {per[(name, side)]:,.0f} | {added:+,.0f} | "
+                         f"{added / floor:.3f} |")
+        lines.append("")
+    lines += [f"- Whole process counted at {LENGTHS[0]} and {LENGTHS[1]} messages; "
+              "the difference divided by the extra messages, so start-up cancels.",
+              "- Same bench classes as the perf_counter tables (originals do nothing)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:2] == ["--one"]:
+        run_one(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1:2] == ["--callgrind"]:
+        text = callgrind((0, 1, 2) if "--sides" in sys.argv else (2,))
+        print(text)
+    else:
+        print(main(quick="--quick" in sys.argv))

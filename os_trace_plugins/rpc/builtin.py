@@ -6,13 +6,21 @@ oslo.messaging 18.3 wraps ``RPCClient.call``/``cast`` in
 and our hook on, every message would get two pairs of spans.
 
 Decision: while the RPC hook is instrumented and ``trace_rpc`` is on, ours
-supersedes it: the two module functions are replaced by ones that return a
-no-op context manager (so the built-in neither makes spans nor writes the
-carrier; ours writes the same keys).  With ``trace_rpc`` off, or the hook
-uninstrumented, the originals run exactly as configured.  Reasons: ours covers
-notifications, OSProfiler carriers, expected exceptions and the real broker in
-``messaging.system``; the built-in hard-codes ``rabbitmq``, uses deprecated
-attribute names, and reads its option from a ConfigOpts that may not have it.
+supersedes it: the two functions of the ``oslo_messaging._tracing`` package
+(``rpc/client.py`` and ``rpc/server.py`` call them as ``tracing.trace_send``
+/ ``tracing.trace_receive``) are wrapped, through the same post-import
+:class:`~os_trace_plugins._patching.Patch` as every other hook, by
+:func:`superseded`, which returns a no-op context manager (so the built-in
+neither makes spans nor writes the carrier; ours writes the same keys).  With
+``trace_rpc`` off, or the hook uninstrumented, the originals run exactly as
+configured.  Reasons: ours covers notifications, OSProfiler carriers, expected
+exceptions and the real broker in ``messaging.system``; the built-in
+hard-codes ``rabbitmq``, uses deprecated attribute names, and reads its option
+from a ConfigOpts that may not have it.
+
+``_tracing`` is a private package of oslo.messaging: no public switch turns
+the built-in off per call.  ``tests/functional/test_rpc_mixed.py`` fails
+loudly when it moves (see docs/rpc.md, private API uses).
 
 Both sides read the same W3C keys, so a peer process running only the
 built-in tracing stays on the same trace in both directions.
@@ -21,28 +29,22 @@ built-in tracing stays on the same trace in both directions.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from os_trace_plugins._switches import SWITCHES
 
-if TYPE_CHECKING:
-    from os_trace_plugins.rpc._patch import Patch
+__all__ = ["MODULE", "FUNCTIONS", "superseded"]
 
-__all__ = ["make_superseded"]
+#: where oslo.messaging 18.x keeps its built-in tracing, and what is wrapped
+MODULE = "oslo_messaging._tracing"
+FUNCTIONS = ("trace_send", "trace_receive")
 
 _NOOP = contextlib.nullcontext()
 
 
-def make_superseded() -> Callable[[Callable[..., Any], Patch], Callable[..., Any]]:
-    """A wrapper for ``_tracing.trace_send``/``trace_receive``: no-op while ours is on."""
-
-    def factory(original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-        def superseded(*args: Any, **kwargs: Any) -> Any:
-            if SWITCHES.trace_rpc and patch.active:
-                return _NOOP
-            return original(*args, **kwargs)
-
-        return superseded
-
-    return factory
+def superseded(wrapped: Any, instance: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
+    """``trace_send``/``trace_receive`` wrapper: a no-op while ours is on."""
+    if SWITCHES.trace_rpc:
+        return _NOOP
+    return wrapped(*args, **kwargs)

@@ -30,18 +30,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-from os_trace_plugins.export.presample import fast_span_context
-from os_trace_plugins.export.propagation import BAGGAGE
+from os_trace_plugins.export.propagation import BAGGAGE, format_traceparent
 
 __all__ = [
     "W3C_KEYS", "OSPROFILER_KEY", "ALL_KEYS", "MAX_VALUE_LENGTH",
-    "inject", "extract", "strip", "has_carrier", "traceparent_of",
-    "from_trace_info", "RemoteParent", "unsampled_parent",
+    "inject", "extract", "strip", "from_trace_info",
 ]
 
 W3C_KEYS = ("traceparent", "tracestate", "baggage")
@@ -55,77 +52,29 @@ MAX_VALUE_LENGTH = 8192
 
 _TRACEPARENT = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[ -~]*)?")
-_TRACEPARENT_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _MASK64 = (1 << 64) - 1
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
 _MISSING = object()
-_FLAGS = tuple(f"-{flags:02x}" for flags in range(256))
-
-try:  # the context key of the span, as set_span_in_context uses it
-    from opentelemetry.trace.propagation import _SPAN_KEY as _SPAN_KEY
-except ImportError:  # pragma: no cover - a future API without it
-    _SPAN_KEY = None  # type: ignore[assignment]
-
-try:  # the context key of the baggage: a dict lookup instead of get_all()'s copy
-    from opentelemetry.baggage import _BAGGAGE_KEY as _BAGGAGE_KEY
-except ImportError:  # pragma: no cover - a future API without it
-    _BAGGAGE_KEY = None  # type: ignore[assignment]
-
-#: The last span context formatted, and its header: a request's calls inside
-#: one (unsampled) parent reuse it.  A tuple swap, so thread-safe.
-_last_formatted: tuple[SpanContext | None, str] = (None, "")
 
 
-def traceparent_of(sc: SpanContext) -> str:
-    """The W3C ``traceparent`` value of a span context."""
-    global _last_formatted
-    last = _last_formatted
-    if last[0] is sc:
-        return last[1]
-    # bytes.hex(): measurably cheaper than "%032x" or an f-string of a 128-bit int
-    header = ("00-" + sc.trace_id.to_bytes(16, "big").hex() + "-"
-              + sc.span_id.to_bytes(8, "big").hex() + _FLAGS[sc.trace_flags & 0xFF])
-    _last_formatted = (sc, header)
-    return header
-
-
-def _has_baggage(ctx: Context) -> bool:
-    if _BAGGAGE_KEY is not None:
-        return bool(ctx.get(_BAGGAGE_KEY))
-    return bool(otel_baggage.get_all(ctx))  # pragma: no cover
-
-
-def inject(ctxt: Mapping[str, Any], sc: SpanContext | None,
-           parent: Context | None = None, header: str | None = None) -> dict[str, Any]:
+def inject(ctxt: Mapping[str, Any], sc: SpanContext, parent: Context | None = None,
+           ) -> dict[str, Any]:
     """A copy of ``ctxt`` carrying ``sc`` and the baggage of ``parent``.
 
-    ``header`` is the ``traceparent`` to write when it is already known (an
-    unsampled parent passed through as received); ``sc`` may then be None.
     Stale keys (an OSProfiler ``trace_info`` we continued, W3C keys another
     emitter wrote) are replaced or dropped so the wire holds one carrier.
     """
     out = dict(ctxt)
-    if header is not None:
-        out["traceparent"] = header
-    elif sc is not None:
-        out["traceparent"] = traceparent_of(sc)
-    if sc is not None and sc.trace_state:
+    out["traceparent"] = format_traceparent(sc)
+    if sc.trace_state:
         out["tracestate"] = sc.trace_state.to_header()
     else:
         out.pop("tracestate", None)
     out.pop("baggage", None)
-    if parent is not None and _has_baggage(parent):
-        BAGGAGE.inject(out, context=parent)
+    if parent is not None:
+        BAGGAGE.inject(out, context=parent)  # writes nothing without baggage
     return out
-
-
-def has_carrier(ctxt: Any) -> bool:
-    """Whether a context dict holds any trace key (cheap, for the hot path)."""
-    return type(ctxt) is dict and (
-        "traceparent" in ctxt or "trace_info" in ctxt or "baggage" in ctxt
-        or "tracestate" in ctxt)
 
 
 def strip(incoming: Any, keys: frozenset[str] = _W3C) -> None:
@@ -138,70 +87,7 @@ def strip(incoming: Any, keys: frozenset[str] = _W3C) -> None:
         incoming.ctxt = copy
 
 
-class RemoteParent(NonRecordingSpan):
-    """The unsampled remote parent of a message, with its header as received.
-
-    A call the endpoint makes inside it writes :attr:`header` back to the
-    wire as is (the caller's decision, carried on) instead of formatting the
-    span context again, and the span context itself is only parsed when
-    someone asks for it (a log formatter, a child span): most endpoints of
-    an unsampled trace never do.  The header was validated by
-    :func:`unsampled_parent`.
-    """
-
-    def __init__(self, header: str) -> None:  # no super(): the context is lazy
-        self.header = header
-        self._sc: SpanContext | None = None
-
-    def get_span_context(self) -> SpanContext:
-        sc = self._sc
-        if sc is None:
-            header = self.header
-            sc = self._sc = fast_span_context(int(header[3:35], 16), int(header[36:52], 16),
-                                              _UNSAMPLED, True)
-        return sc
-
-    @property
-    def _context(self) -> SpanContext:  # type: ignore[override]  # NonRecordingSpan reads it
-        return self.get_span_context()
-
-
-_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
-
-
-def unsampled_parent(ctxt: dict[str, Any]) -> RemoteParent | None:
-    """The fast path of the receive side: a plain unsampled ``traceparent`` only.
-
-    Returns the parent span when the carrier is exactly a version-00,
-    lower-case, unsampled ``traceparent`` with non-zero ids and nothing else
-    (no ``tracestate``, ``baggage`` or ``trace_info``); None sends the
-    message down :func:`extract`, which handles (and reports) everything else.
-    """
-    value = ctxt.get("traceparent")
-    if type(value) is not str or len(value) != 55 or value[54] not in "02468ace" \
-            or "baggage" in ctxt or "tracestate" in ctxt or "trace_info" in ctxt \
-            or _TRACEPARENT_00.fullmatch(value) is None \
-            or value[3:35] == _ZERO_TRACE or value[36:52] == _ZERO_SPAN:
-        return None
-    return RemoteParent(value)
-
-
 def _parse_traceparent(value: Any) -> SpanContext | str:
-    # fast path: the only version in use, 00, lower-case hex (the pattern
-    # guarantees valid ids once non-zero, so the constructor's checks are skipped)
-    if type(value) is str and len(value) == 55:
-        m = _TRACEPARENT_00.fullmatch(value)
-        if m is not None:
-            tid, sid, flags = m.groups()
-            trace_id, span_id = int(tid, 16), int(sid, 16)
-            if trace_id and span_id:
-                return fast_span_context(trace_id, span_id,
-                                         _SAMPLED if int(flags, 16) & 1 else _UNSAMPLED,
-                                         True)
-    return _parse_traceparent_slow(value)
-
-
-def _parse_traceparent_slow(value: Any) -> SpanContext | str:
     if not isinstance(value, str):
         return f"traceparent is a {type(value).__name__}, not a string"
     if len(value) > 512:
@@ -216,7 +102,7 @@ def _parse_traceparent_slow(value: Any) -> SpanContext | str:
     if not trace_id or not span_id:
         return "traceparent has an all-zero trace or span id"
     return SpanContext(trace_id, span_id, True,
-                       _SAMPLED if int(flags, 16) & 1 else _UNSAMPLED)
+                       TraceFlags(int(flags, 16)))  # every bit, as the W3C propagator
 
 
 def _trace_state(value: Any) -> TraceState | None:
@@ -254,10 +140,9 @@ def from_trace_info(info: Any) -> SpanContext | str:
 
 
 def _with_span(sc: SpanContext, parent: Context | None) -> Context:
-    span = NonRecordingSpan(sc)
-    if parent is None and _SPAN_KEY is not None:
-        return Context({_SPAN_KEY: span})  # what set_span_in_context builds, one copy less
-    return trace.set_span_in_context(span, parent or Context())
+    # an explicit Context(): set_span_in_context(span) alone would copy the
+    # *current* context, whatever the worker thread had
+    return trace.set_span_in_context(NonRecordingSpan(sc), parent or Context())
 
 
 def extract(ctxt: Any, osprofiler: bool = True,

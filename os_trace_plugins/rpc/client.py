@@ -8,81 +8,68 @@ CLIENT span over the whole round trip (``_send`` blocks for the reply, so
 failures are recorded on it); ``cast`` and fanout get PRODUCER spans.  The span
 is not made current: nothing inside the transport is ours to trace.
 
-Hot path, in order of cost:
-
-* ``trace_rpc`` off: one attribute check and a straight call-through.
-* inside an unsampled trace (the API edge decided not to record): no span is
-  created; the caller's context is written to the wire as is (sampled flag 0)
-  so the server does not start a fresh sampled root.  Inside a message our
-  server hook resumed unsampled, the header it received is written back as
-  is (:class:`~os_trace_plugins.rpc.carrier.RemoteParent`), not reformatted.
-* no trace at all (a periodic task, a thread of its own): a new root, decided
-  before the SDK is asked when the sampler is ours
-  (:func:`~os_trace_plugins.export.presample.start_root`); a dropped root
-  costs no SDK span and still tells the server "not sampled".
-* sampled: span, attributes (only when recording), carrier.
+The configured sampler decides every span: ``tracer.start_span(name,
+context=current, kind=...)`` always, and the carrier is whatever span context
+comes back.  Inside an unsampled trace the SDK returns its non-recording span
+(a fresh span id, the parent's trace id and sampled flag 0), so the server
+continues the trace unsampled instead of starting a fresh root; with no trace
+at all the sampler's root decision travels the same way.  Attributes are
+computed only when the span records.  ``trace_rpc`` off costs one attribute
+read and the call-through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from os_trace_plugins import _safety
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export.presample import start_root
 from os_trace_plugins.rpc import _attrs, carrier
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
-    from os_trace_plugins.rpc._patch import Patch
+    from os_trace_plugins._patching import Wrapper
 
-__all__ = ["make_send", "begin_send", "end_span"]
-
-#: the context key of the span: one dict lookup instead of get_current_span()
-_SPAN_KEY = carrier._SPAN_KEY
+__all__ = ["make_send", "begin_send", "end_span", "with_ctxt", "sent_parts"]
 
 _CALL, _CAST = SpanKind.CLIENT, SpanKind.PRODUCER
 
 
-def begin_send(hook: Hook, ctxt: Any, name: str | Callable[[], str],
-               kind: SpanKind) -> tuple[Span | None, Any]:
-    """Start the producer-side span; return it (None when it would not record)
+def begin_send(hook: Hook, ctxt: Any, name: str, kind: SpanKind,
+               ) -> tuple[Span | None, Any]:
+    """Start the producer-side span; return it (None when it does not record)
     and the ctxt to send.
 
-    ``name`` may be a callable so the unsampled and dropped cases do not even
-    build it.  A ctxt that is not a mapping cannot carry anything and is sent
-    untouched.
+    A ctxt that is not a mapping cannot carry anything and is sent untouched.
     """
     current = otel_context.get_current()
-    mapping = type(ctxt) is dict or isinstance(ctxt, Mapping)
-    parent: Span | None = current.get(_SPAN_KEY) if _SPAN_KEY is not None \
-        else trace.get_current_span(current)  # type: ignore[assignment]
-    in_trace = False
-    if parent is not None:
-        if type(parent) is carrier.RemoteParent:  # resumed unsampled: pass it on
-            return None, (carrier.inject(ctxt, None, current, parent.header)
-                          if mapping else ctxt)
-        psc = parent.get_span_context()
-        if psc.is_valid and not psc.trace_flags & 1:
-            return None, (carrier.inject(ctxt, psc, current) if mapping else ctxt)
-        in_trace = psc.is_valid
-    if in_trace:
-        span = hook.tracer.start_span(name if isinstance(name, str) else name(),
-                                      context=current, kind=kind)
-    else:
-        span = start_root(hook.tracer, hook.presampler, name, kind, current)
+    span = hook.tracer.start_span(name, context=current, kind=kind)
     sc = span.get_span_context()
-    if mapping and sc.is_valid:
+    if sc.is_valid and (type(ctxt) is dict or isinstance(ctxt, Mapping)):
         ctxt = carrier.inject(ctxt, sc, current)
-    if not span.is_recording():
-        span.end()  # a no-op for the non-recording spans we know; kept for others
-        return None, ctxt
-    return span, ctxt
+    if span.is_recording():
+        return span, ctxt
+    span.end()  # a no-op for the SDK's non-recording span; kept for other SDKs
+    return None, ctxt
+
+
+def with_ctxt(args: tuple[Any, ...], kwargs: dict[str, Any], ctxt: Any,
+              ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(target, ctxt, message, ...)`` call arguments with ``ctxt`` replaced."""
+    if len(args) >= 2:
+        return (args[0], ctxt) + args[2:], kwargs
+    return args, {**kwargs, "ctxt": ctxt}
+
+
+def sent_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """``(target, ctxt, message)`` of a ``Transport._send*`` call."""
+    names = ("target", "ctxt", "message")
+    return tuple(args[i] if len(args) > i else kwargs.get(n)  # type: ignore[return-value]
+                 for i, n in enumerate(names))
 
 
 def end_span(span: Span, exc: BaseException | None) -> None:
@@ -120,50 +107,48 @@ def _rpc_attributes(span: Span, transport: Any, target: Any, message: Any,
     span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 
-def _begin(hook: Hook, transport: Any, target: Any, ctxt: Any, message: Any,
-           args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span | None, Any]:
-    wait = args[0] if args else kwargs.get("wait_for_reply")
+def _begin(hook: Hook, transport: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+           ) -> tuple[Span | None, tuple[Any, ...], dict[str, Any]]:
+    target, ctxt, message = sent_parts(args, kwargs)
+    wait = args[3] if len(args) > 3 else kwargs.get("wait_for_reply")
     if wait:
         op, kind = "call", _CALL
     else:
         op, kind = ("fanout" if getattr(target, "fanout", False) else "cast"), _CAST
-
-    def name() -> str:
-        if not isinstance(message, Mapping):
-            return f"None {op}"
+    if isinstance(message, Mapping):
         method, namespace = message.get("method"), message.get("namespace")
-        return f"{namespace}.{method} {op}" if namespace else f"{method} {op}"
-
+        name = f"{namespace}.{method} {op}" if namespace else f"{method} {op}"
+    else:
+        name = f"None {op}"
     span, out = begin_send(hook, ctxt, name, kind)
     if span is not None:
         _safety.safe_call("rpc caller attributes", _rpc_attributes, span, transport,
                           target, message, ctxt, op)
-    return span, out
+    if out is not ctxt:
+        args, kwargs = with_ctxt(args, kwargs, out)
+    return span, args, kwargs
 
 
-def make_send(hook: Hook) -> Callable[[Callable[..., Any], Patch], Callable[..., Any]]:
-    """The ``Transport._send`` wrapper factory for :class:`~os_trace_plugins._patch.Patch`."""
+def make_send(hook: Hook) -> Wrapper:
+    """The ``Transport._send`` wrapper (wrapt signature) of ``hook``."""
 
-    def factory(original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-        def _send(self: Any, target: Any, ctxt: Any, message: Any,
-                  *args: Any, **kwargs: Any) -> Any:
-            if not SWITCHES.trace_rpc or not patch.active:
-                return original(self, target, ctxt, message, *args, **kwargs)
-            span: Span | None = None
-            try:
-                span, ctxt = _begin(hook, self, target, ctxt, message, args, kwargs)
-            except Exception as exc:
-                _safety.report_failure("rpc caller hook", exc)
-            if span is None:
-                return original(self, target, ctxt, message, *args, **kwargs)
-            try:
-                result = original(self, target, ctxt, message, *args, **kwargs)
-            except BaseException as exc:
-                _safety.safe_call("rpc caller hook (end)", end_span, span, exc)
-                raise
-            _safety.safe_call("rpc caller hook (end)", end_span, span, None)
-            return result
+    def send(wrapped: Any, instance: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        if not SWITCHES.trace_rpc:
+            return wrapped(*args, **kwargs)
+        span: Span | None = None
+        try:
+            span, args, kwargs = _begin(hook, instance, args, kwargs)
+        except Exception as exc:
+            _safety.report_failure("rpc caller hook", exc)
+        if span is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _safety.safe_call("rpc caller hook (end)", end_span, span, exc)
+            raise
+        _safety.safe_call("rpc caller hook (end)", end_span, span, None)
+        return result
 
-        return _send
-
-    return factory
+    return send

@@ -18,23 +18,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as otel_context
+from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 
-from os_trace_plugins import _safety
+from os_trace_plugins import _flagged, _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
-from os_trace_plugins.rpc.client import begin_send, end_span
-from os_trace_plugins.rpc.server import begin_receive, end_receive, resume, resume_message
+from os_trace_plugins.rpc.client import begin_send, end_span, sent_parts, with_ctxt
+from os_trace_plugins.rpc.server import Started, begin_receive, end_receive, enter, resume
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
-    from os_trace_plugins.rpc._patch import Patch
+    from os_trace_plugins._patching import Wrapper
 
 __all__ = ["make_send_notification", "make_dispatch", "make_batch_dispatch"]
-
-Factory = Callable[[Callable[..., Any], "Patch"], Callable[..., Any]]
 
 
 def _message(obj: Any) -> Mapping[str, Any]:
@@ -60,78 +58,79 @@ def _notification_attributes(span: Span, system: str, op_type: str,
     span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 
-def _begin_send(hook: Hook, transport: Any, target: Any, ctxt: Any,
-                message: Any) -> tuple[Span | None, Any]:
+def _begin_send(hook: Hook, transport: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[Span | None, tuple[Any, ...], dict[str, Any]]:
+    target, ctxt, message = sent_parts(args, kwargs)
     msg = _message(message)
-    span, out = begin_send(hook, ctxt,
-                           lambda: f"{msg.get('event_type') or 'notification'} publish",
+    span, out = begin_send(hook, ctxt, f"{msg.get('event_type') or 'notification'} publish",
                            SpanKind.PRODUCER)
     if span is not None:
         topic = getattr(target, "topic", None)
         _safety.safe_call("notification producer attributes", _notification_attributes,
                           span, _attrs.system_of_transport(transport), "send", msg, ctxt,
                           **({"messaging.destination.name": str(topic)} if topic else {}))
-    return span, out
+    if out is not ctxt:
+        args, kwargs = with_ctxt(args, kwargs, out)
+    return span, args, kwargs
 
 
-def make_send_notification(hook: Hook) -> Factory:
-    """The ``Transport._send_notification`` wrapper factory."""
+def make_send_notification(hook: Hook) -> Wrapper:
+    """The ``Transport._send_notification`` wrapper (wrapt signature)."""
 
-    def factory(original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-        def _send_notification(self: Any, target: Any, ctxt: Any, message: Any,
-                               *args: Any, **kwargs: Any) -> Any:
-            if not SWITCHES.trace_notifications or not patch.active:
-                return original(self, target, ctxt, message, *args, **kwargs)
-            span: Span | None = None
-            try:
-                span, ctxt = _begin_send(hook, self, target, ctxt, message)
-            except Exception as exc:
-                _safety.report_failure("notification producer hook", exc)
-            if span is None:
-                return original(self, target, ctxt, message, *args, **kwargs)
-            try:
-                result = original(self, target, ctxt, message, *args, **kwargs)
-            except BaseException as exc:
-                _safety.safe_call("notification producer hook (end)", end_span, span, exc)
-                raise
-            _safety.safe_call("notification producer hook (end)", end_span, span, None)
-            return result
+    def send_notification(wrapped: Any, instance: Any, args: tuple[Any, ...],
+                          kwargs: dict[str, Any]) -> Any:
+        if not SWITCHES.trace_notifications:
+            return wrapped(*args, **kwargs)
+        span: Span | None = None
+        try:
+            span, args, kwargs = _begin_send(hook, instance, args, kwargs)
+        except Exception as exc:
+            _safety.report_failure("notification producer hook", exc)
+        if span is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _safety.safe_call("notification producer hook (end)", end_span, span, exc)
+            raise
+        _safety.safe_call("notification producer hook (end)", end_span, span, None)
+        return result
 
-        return _send_notification
-
-    return factory
+    return send_notification
 
 
-def _begin_one(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
+def _begin_one(hook: Hook, incoming: Any) -> Started:
     ctxt = incoming.ctxt
-    token, sc, parent = resume_message(incoming, "notification")
-    if token is not None:  # unsampled trace: no span
-        return None, token
+    _, parent = resume(incoming, "notification")
     msg = _message(incoming.message)
-    span, ctx = begin_receive(
-        hook, lambda: f"{msg.get('event_type') or 'notification'} process",
-        SpanKind.CONSUMER, parent, sc)
+    span, ctx = begin_receive(hook, f"{msg.get('event_type') or 'notification'} process",
+                              SpanKind.CONSUMER, parent)
     if span is not None:
         _safety.safe_call("notification consumer attributes", _notification_attributes,
                           span, _attrs.system_of_incoming(incoming), "process", msg, ctxt)
-    return span, otel_context.attach(ctx)
+    return enter(span, ctx)
 
 
-def _begin_batch(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
+def _begin_batch(hook: Hook, incoming: Any) -> Started:
+    """One span for the batch: a new root (it has many parents) linked to each
+    producer; it carries the SQL flag when any of its notifications does."""
     messages = list(incoming) if isinstance(incoming, (list, tuple)) else []
     links: list[Link] = []
     event_types: set[str] = set()
+    flagged = False
     for one in messages:
-        sc, _ = resume(one, "notification")
+        sc, parent = resume(one, "notification")
         if sc is not None:
             links.append(Link(sc))
+        flagged = flagged or _flagged.is_flagged(parent)
         event_type = _message(getattr(one, "message", None)).get("event_type")
         if isinstance(event_type, str):
             event_types.add(event_type)
     name = (f"{next(iter(event_types))} process" if len(event_types) == 1
             else "notifications process")
-    # a batch has many parents: a new root, linked to each producer
-    span, ctx = begin_receive(hook, name, SpanKind.CONSUMER, Context(), None, links=links)
+    root = baggage.set_baggage(_flagged.SQL_BAGGAGE_KEY, "1", Context()) if flagged \
+        else Context()
+    span, ctx = begin_receive(hook, name, SpanKind.CONSUMER, root, links=links)
     if span is not None:
         def attrs() -> None:
             system = (_attrs.system_of_incoming(messages[0]) if messages
@@ -142,56 +141,55 @@ def _begin_batch(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
                                      first if len(event_types) == 1 else {}, None,
                                      **{"messaging.batch.message_count": len(messages)})
         _safety.safe_call("notification batch attributes", attrs)
-    return span, otel_context.attach(ctx)
+    return enter(span, ctx)
 
 
-def _make(hook: Hook, begin: Callable[[Hook, Any], tuple[Span | None, object]],
-          requeued: Callable[[Any], bool]) -> Factory:
-    def factory(original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-        def dispatch(self: Any, incoming: Any) -> Any:
-            if not SWITCHES.trace_notifications or not patch.active:
-                try:
-                    for one in (incoming if isinstance(incoming, list) else (incoming,)):
-                        carrier.strip(one)
-                except Exception as exc:
-                    _safety.report_failure("notification consumer hook (strip)", exc)
-                return original(self, incoming)
-            started: tuple[Span | None, object] | None = None
+def _make(hook: Hook, begin: Callable[[Hook, Any], Started],
+          requeued: Callable[[Any], bool]) -> Wrapper:
+    def dispatch(wrapped: Any, instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        incoming = args[0] if args else kwargs.get("incoming")
+        if not SWITCHES.trace_notifications:
             try:
-                started = begin(hook, incoming)
+                for one in (incoming if isinstance(incoming, list) else (incoming,)):
+                    carrier.strip(one)
             except Exception as exc:
-                _safety.report_failure("notification consumer hook", exc)
-            if started is None:
-                return original(self, incoming)
-            span, token = started
-            try:
-                result = original(self, incoming)
-            except BaseException as exc:
-                _safety.safe_call("notification consumer hook (end)", end_receive,
-                                  span, token, exc)
-                raise
-            if span is not None and span.is_recording():
+                _safety.report_failure("notification consumer hook (strip)", exc)
+            return wrapped(*args, **kwargs)
+        started: Started | None = None
+        try:
+            started = begin(hook, incoming)
+        except Exception as exc:
+            _safety.report_failure("notification consumer hook", exc)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        failure: BaseException | None = None
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            if failure is None and started[0] is not None:
                 _safety.safe_call("notification consumer hook (result)", _set_requeued,
-                                  span, requeued(result))
+                                  started[0], requeued, result)
             _safety.safe_call("notification consumer hook (end)", end_receive,
-                              span, token, None)
-            return result
+                              started, failure)
+        return result
 
-        return dispatch
-
-    return factory
+    return dispatch
 
 
-def _set_requeued(span: Span, requeued: bool) -> None:
-    if requeued:
+def _set_requeued(span: Span, requeued: Callable[[Any], bool], result: Any) -> None:
+    if requeued(result):
         span.set_attribute("oslo_messaging.notification.requeued", True)
 
 
-def make_dispatch(hook: Hook) -> Factory:
-    """The ``NotificationDispatcher.dispatch`` wrapper factory."""
+def make_dispatch(hook: Hook) -> Wrapper:
+    """The ``NotificationDispatcher.dispatch`` wrapper."""
     return _make(hook, _begin_one, lambda result: result == "requeue")
 
 
-def make_batch_dispatch(hook: Hook) -> Factory:
-    """The ``BatchNotificationDispatcher.dispatch`` wrapper factory."""
+def make_batch_dispatch(hook: Hook) -> Wrapper:
+    """The ``BatchNotificationDispatcher.dispatch`` wrapper."""
     return _make(hook, _begin_batch, lambda result: bool(result))

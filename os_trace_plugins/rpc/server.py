@@ -7,29 +7,36 @@ eventlet) call it once per message, it raises the endpoint's exceptions
 serializer's ``deserialize_context`` runs, so the trace keys are stripped
 from ``incoming.ctxt`` just before.
 
-The span (SERVER for a call, CONSUMER for a cast or fanout) is made current
-for exactly the dispatch and always detached in ``finally``: a reused worker
-thread starts the next message from an empty context, never from the previous
-message's trace (OSProfiler's thread-local bug).  A message without a carrier
-starts a new root (sampled per ``sampling_rate``) rather than inheriting
-whatever the worker thread had.
+The carrier is extracted into a remote ``SpanContext`` (public constructor)
+and the span started under it with ``tracer.start_span``: the configured
+sampler decides.  An unsampled parent yields the SDK's non-recording span;
+its context is still made current, so calls the endpoint makes carry the
+decision on.  A message without a carrier is a new root, decided by the
+sampler too.
 
-Hot path: a message that carries nothing but an unsampled ``traceparent``
-(the common case behind an API that samples a fraction of its requests) is
-resumed by :func:`resume_unsampled` (one pattern match, a context attach) and
-gets no span; a message without a carrier is a new root decided before the
-SDK is asked (:func:`~os_trace_plugins.export.presample.start_root`), so a
-dropped one costs no SDK span either.
+The span (SERVER for a call, CONSUMER for a cast or fanout) is current for
+exactly the dispatch and always detached in ``finally``: a reused worker
+thread starts the next message from an empty context, never from the
+previous message's trace (OSProfiler's thread-local bug).  Around the same
+dispatch :func:`os_trace_plugins._flagged.enter` / ``leave`` tell the SQL hook
+that a request flagged for SQL tracing is running.
 
 A garbled carrier is ignored with one rate-limited log line; the message is
 delivered.  Trace keys are stripped even with ``trace_rpc`` off, so a strict
 context class never sees them.
+
+``messaging.destination.name``: a dispatcher never sees its target, so the
+``RPCServer`` constructor is wrapped to remember which topic each dispatcher
+serves (:func:`remember_target`; a weak map, from the constructor's own
+arguments).  A server built before the hook was instrumented has none.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import sys
+import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -37,28 +44,27 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 
-from os_trace_plugins import _safety
+from os_trace_plugins import _flagged, _safety
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export.presample import start_root
 from os_trace_plugins.rpc import _attrs, carrier
 
 if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
-    from os_trace_plugins.rpc._patch import Patch
+    from os_trace_plugins._patching import Wrapper
 
-__all__ = ["make_dispatch", "resume", "resume_unsampled", "resume_message", "begin_receive",
-           "end_receive", "BAD_CARRIER_LOG", "report_bad_carrier"]
-
-_SPAN_KEY = carrier._SPAN_KEY  # the context key of the span (None: another API)
-
-_EMPTY = Context()
+__all__ = ["make_dispatch", "remember_target", "resume", "begin_receive", "enter",
+           "end_receive", "BAD_CARRIER_LOG", "report_bad_carrier", "Started"]
 
 LOG = logging.getLogger("os_trace_plugins.rpc")
 
 #: One line per minute for garbled carriers from the outside.
 BAD_CARRIER_LOG = _safety.RateLimitedLog(LOG)
 
-Started = tuple[Span | None, object]
+#: (span or None when it does not record, detach token, flagged for SQL)
+Started = tuple[Span | None, object, bool]
+
+#: dispatcher -> the topic of the RPCServer it serves
+_TOPICS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def report_bad_carrier(what: str, problem: str) -> None:
@@ -82,81 +88,42 @@ def resume(incoming: Any, what: str) -> tuple[SpanContext | None, Context]:
     return sc, parent
 
 
-def resume_unsampled(incoming: Any) -> object | None:
-    """Attach the unsampled remote parent of ``incoming``; its detach token, or None.
-
-    Only for a carrier that is exactly one plain unsampled ``traceparent``
-    (:func:`~os_trace_plugins.rpc.carrier.unsampled_parent`); the key is
-    stripped (in a copy) and the parent attached.  None: take the full path.
-    """
-    ctxt = incoming.ctxt
-    if type(ctxt) is not dict or _SPAN_KEY is None:
-        return None
-    parent = carrier.unsampled_parent(ctxt)
-    if parent is None:
-        return None
-    copy = dict(ctxt)
-    del copy["traceparent"]
-    incoming.ctxt = copy
-    return otel_context.attach(Context({_SPAN_KEY: parent}))
-
-
-def resume_message(incoming: Any, what: str,
-                   ) -> tuple[object | None, SpanContext | None, Context]:
-    """Resume the trace of ``incoming``: ``(token, remote sc, parent)``.
-
-    A message of an unsampled trace gets no span: its parent is attached here
-    (fast path first, then the full :func:`resume`) and the detach token is
-    returned with nothing else to do.  Otherwise ``token`` is None and the
-    caller starts its span under ``parent`` (``sc`` None: a new root).
-    """
-    token = resume_unsampled(incoming)
-    if token is not None:
-        return token, None, _EMPTY
-    sc, parent = resume(incoming, what)
-    if sc is not None and not sc.trace_flags & 1:
-        # calls made by the endpoint carry the decision on
-        return otel_context.attach(parent), None, _EMPTY
-    return None, sc, parent
-
-
-def begin_receive(hook: Hook, name: str | Callable[[], str], kind: SpanKind,
-                  parent: Context, remote: SpanContext | None,
+def begin_receive(hook: Hook, name: str, kind: SpanKind, parent: Context,
                   links: list[Link] | None = None) -> tuple[Span | None, Context]:
-    """Start the span; returns it (None when it does not record) and the context
-    to attach.
-
-    Without a ``remote`` parent the span is a new root, predecided when the
-    sampler allows it.  The caller attaches the context as its very last
-    step, so nothing that can fail runs between attach and the
-    ``try/finally`` that detaches.
-    """
-    if remote is None:
-        span = start_root(hook.tracer, hook.presampler, name, kind, parent, links)
-    else:
-        span = hook.tracer.start_span(name if isinstance(name, str) else name(),
-                                      context=parent, kind=kind, links=links)
+    """Start the span under ``parent``; return it (None when it does not
+    record) and the context to attach."""
+    span = hook.tracer.start_span(name, context=parent, kind=kind, links=links)
     ctx = trace.set_span_in_context(span, parent)
-    if not span.is_recording():
-        span.end()  # a no-op for the non-recording spans we know; kept for others
-        return None, ctx
-    return span, ctx
+    if span.is_recording():
+        return span, ctx
+    span.end()  # a no-op for the SDK's non-recording span; kept for other SDKs
+    return None, ctx
 
 
-def end_receive(span: Span | None, token: object, exc: BaseException | None,
+def enter(span: Span | None, ctx: Context) -> Started:
+    """Note a flagged request and attach ``ctx``: the last step before the
+    ``try``/``finally`` that calls :func:`end_receive`."""
+    flagged = _flagged.enter(ctx)
+    try:
+        token = otel_context.attach(ctx)
+    except BaseException:
+        _flagged.leave(flagged)
+        raise
+    return span, token, flagged
+
+
+def end_receive(started: Started, exc: BaseException | None,
                 expected: bool = False) -> None:
-    """Detach (always) and end the span, recording ``exc``."""
+    """Detach and leave (always), end the span, recording ``exc``."""
+    span, token, flagged = started
     try:
         otel_context.detach(token)  # type: ignore[arg-type]
     finally:
+        _flagged.leave(flagged)
         if span is not None:
             if exc is not None and span.is_recording():
                 _attrs.set_error(span, exc, expected=expected)
             span.end()
-
-
-def _has_w3c(ctxt: dict[str, Any]) -> bool:
-    return "traceparent" in ctxt or "baggage" in ctxt or "tracestate" in ctxt
 
 
 def _is_call(incoming: Any) -> bool:
@@ -165,37 +132,34 @@ def _is_call(incoming: Any) -> bool:
             or getattr(incoming, "_reply_q", None) is not None)
 
 
-def _begin(hook: Hook, incoming: Any) -> tuple[Span | None, object]:
+def _begin(hook: Hook, dispatcher: Any, incoming: Any) -> Started:
     ctxt = incoming.ctxt
-    token, sc, parent = resume_message(incoming, "RPC message")
-    if token is not None:  # unsampled trace: no span
-        return None, token
+    sc, parent = resume(incoming, "RPC message")
     message = incoming.message
     if not isinstance(message, Mapping):
         message = {}
     is_call = _is_call(incoming)
-
-    def name() -> str:
-        method = message.get("method")
-        namespace = message.get("namespace")
-        return f"{namespace}.{method} process" if namespace else f"{method} process"
-
+    method, namespace = message.get("method"), message.get("namespace")
+    name = f"{namespace}.{method} process" if namespace else f"{method} process"
     span, ctx = begin_receive(hook, name, SpanKind.SERVER if is_call else SpanKind.CONSUMER,
-                              parent, sc)
+                              parent)
     if span is not None:
-        _safety.safe_call("rpc server attributes", _set_attributes, span, incoming,
-                          message, ctxt, is_call)
-    return span, otel_context.attach(ctx)
+        _safety.safe_call("rpc server attributes", _set_attributes, span, dispatcher,
+                          incoming, message, ctxt, is_call)
+    return enter(span, ctx)
 
 
-def _set_attributes(span: Span, incoming: Any, message: Mapping[str, Any], ctxt: Any,
-                    is_call: bool) -> None:
+def _set_attributes(span: Span, dispatcher: Any, incoming: Any,
+                    message: Mapping[str, Any], ctxt: Any, is_call: bool) -> None:
     attrs: dict[str, Any] = {
         "rpc.system": _attrs.RPC_SYSTEM,
         "messaging.system": _attrs.system_of_incoming(incoming),
         "messaging.operation.type": "process",
         "messaging.operation.name": "call" if is_call else "cast",
     }
+    topic = _TOPICS.get(dispatcher)
+    if topic:
+        attrs["messaging.destination.name"] = topic
     for key, attr in (("method", "rpc.method"), ("namespace", "rpc.service"),
                       ("version", "oslo_messaging.version")):
         value = message.get(key)
@@ -204,50 +168,71 @@ def _set_attributes(span: Span, incoming: Any, message: Mapping[str, Any], ctxt:
     span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 
-def make_dispatch(hook: Hook, expected_exc: type[BaseException],
-                  ) -> Callable[[Callable[..., Any], Patch], Callable[..., Any]]:
-    """The ``RPCDispatcher.dispatch`` wrapper factory."""
+def remember_target(wrapped: Any, instance: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+    """``RPCServer.__init__(transport, target, dispatcher, ...)`` wrapper:
+    note the topic the dispatcher serves (for ``messaging.destination.name``)."""
+    result = wrapped(*args, **kwargs)
+    _safety.safe_call("rpc server target", _remember, args, kwargs)
+    return result
 
-    def factory(original: Callable[..., Any], patch: Patch) -> Callable[..., Any]:
-        def dispatch(self: Any, incoming: Any) -> Any:
-            if not SWITCHES.trace_rpc or not patch.active:
-                try:  # keys another emitter wrote never reach the service serializer
-                    ctxt = incoming.ctxt
-                    if type(ctxt) is dict and _has_w3c(ctxt):
-                        carrier.strip(incoming)
-                except Exception as exc:
-                    _safety.report_failure("rpc server hook (strip)", exc)
-                return original(self, incoming)
-            started: Started | None = None
-            try:
-                started = _begin(hook, incoming)
+
+def _remember(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    target = args[1] if len(args) > 1 else kwargs.get("target")
+    dispatcher = args[2] if len(args) > 2 else kwargs.get("dispatcher")
+    topic = getattr(target, "topic", None)
+    if dispatcher is not None and isinstance(topic, str) and topic:
+        _TOPICS[dispatcher] = topic
+
+
+def _expected(exc: BaseException) -> BaseException | None:
+    """The endpoint's own exception inside an ``ExpectedException``, else None.
+
+    Looked up in the already imported dispatcher module: the hook imports
+    nothing of oslo.messaging.
+    """
+    module = sys.modules.get("oslo_messaging.rpc.dispatcher")
+    cls = getattr(module, "ExpectedException", None)
+    if cls is None or not isinstance(exc, cls):
+        return None
+    inner = getattr(exc, "exc_info", (None, None, None))[1]
+    return inner if isinstance(inner, BaseException) else exc
+
+
+def _end(started: Started, exc: BaseException | None) -> None:
+    inner = _expected(exc) if exc is not None else None
+    if inner is not None:
+        end_receive(started, inner, expected=True)
+    else:
+        end_receive(started, exc)
+
+
+def make_dispatch(hook: Hook) -> Wrapper:
+    """The ``RPCDispatcher.dispatch`` wrapper (wrapt signature) of ``hook``."""
+
+    def dispatch(wrapped: Any, instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        incoming = args[0] if args else kwargs.get("incoming")
+        if not SWITCHES.trace_rpc:
+            try:  # keys another emitter wrote never reach the service serializer
+                carrier.strip(incoming)
             except Exception as exc:
-                _safety.report_failure("rpc server hook", exc)
-            if started is None:
-                return original(self, incoming)
-            span, token = started
-            if span is None:  # unsampled trace: only a context to detach
-                try:
-                    return original(self, incoming)
-                finally:
-                    try:
-                        otel_context.detach(token)  # type: ignore[arg-type]
-                    except Exception as exc:
-                        _safety.report_failure("rpc server hook (detach)", exc)
-            try:
-                result = original(self, incoming)
-            except expected_exc as exc:
-                inner = getattr(exc, "exc_info", (None, None, None))[1]
-                _safety.safe_call("rpc server hook (end)", end_receive, span, token,
-                                  inner if isinstance(inner, BaseException) else exc,
-                                  expected=True)
-                raise
-            except BaseException as exc:
-                _safety.safe_call("rpc server hook (end)", end_receive, span, token, exc)
-                raise
-            _safety.safe_call("rpc server hook (end)", end_receive, span, token, None)
-            return result
+                _safety.report_failure("rpc server hook (strip)", exc)
+            return wrapped(*args, **kwargs)
+        started: Started | None = None
+        try:
+            started = _begin(hook, instance, incoming)
+        except Exception as exc:
+            _safety.report_failure("rpc server hook", exc)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        failure: BaseException | None = None
+        try:
+            return wrapped(*args, **kwargs)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            _safety.safe_call("rpc server hook (end)", _end, started, failure)
 
-        return dispatch
-
-    return factory
+    return dispatch

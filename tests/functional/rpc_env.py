@@ -1,7 +1,7 @@
 """In-process oslo.messaging for the RPC tests: fake:// transport, servers, serializers.
 
-``RPCTestCase`` instruments the RPC and notification hooks (uninstrumented at
-cleanup), builds a ``fake://`` transport on ``self.conf`` (with
+``RPCTestCase`` instruments the process's shared RPC and notification hooks
+(uninstrumented at cleanup), builds a ``fake://`` transport on ``self.conf`` (with
 oslo.messaging's metrics and tracing groups registered there, which 18.3
 reads from whatever ConfigOpts the transport has) and starts servers and
 listeners that are always stopped by the test.
@@ -21,6 +21,7 @@ from oslo_messaging import server as om_server
 from oslo_messaging._metrics import client as om_metrics
 from oslo_messaging._tracing import client as om_tracing
 
+from os_trace_plugins._hooks import shared
 from os_trace_plugins.rpc.hook import RPCHook
 from os_trace_plugins.rpc.notify_hook import NotificationHook
 from tests.base import TestCase
@@ -121,10 +122,10 @@ class RPCTestCase(TestCase):
         self.conf.register_opts(om_server._pool_opts)
         reset_builtin_tracer()
         self.addCleanup(reset_builtin_tracer)
-        self.rpc_hook = RPCHook()
+        self.rpc_hook = shared(RPCHook)
         self.rpc_hook.instrument(self.conf, self.provider)
         self.addCleanup(self.rpc_hook.uninstrument)
-        self.notify_hook = NotificationHook()
+        self.notify_hook = shared(NotificationHook)
         self.notify_hook.instrument(self.conf, self.provider)
         self.addCleanup(self.notify_hook.uninstrument)
         self.transport = om.get_rpc_transport(self.conf, url=self.url)

@@ -8,10 +8,11 @@ import oslo_messaging as om
 from oslo_messaging import _tracing
 from oslo_messaging.notify import dispatcher as notify_dispatcher
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
+from oslo_messaging.rpc import server as rpc_server
 from oslo_messaging.transport import Transport
 
 from os_trace_plugins import _hooks, _switches
-from os_trace_plugins.rpc.hook import RPCHook, RPCInstrumentor
+from os_trace_plugins.rpc.hook import RPCHook
 from os_trace_plugins.rpc.notify_hook import NotificationHook
 from tests.base import write_config
 from tests.functional.rpc_env import Recorder, RPCTestCase
@@ -24,6 +25,7 @@ ORIGINALS = {
         notify_dispatcher.NotificationDispatcher.__dict__["dispatch"],
     (notify_dispatcher.BatchNotificationDispatcher, "dispatch"):
         notify_dispatcher.BatchNotificationDispatcher.__dict__["dispatch"],
+    (rpc_server.RPCServer, "__init__"): rpc_server.RPCServer.__dict__["__init__"],
     (_tracing, "trace_send"): _tracing.__dict__["trace_send"],
     (_tracing, "trace_receive"): _tracing.__dict__["trace_receive"],
 }
@@ -64,19 +66,6 @@ class SymmetryTest(RPCTestCase):
             self.assertEqual(self.client().call({}, "echo", value=3), 3)
         self.assertEqual(calls, [1])
         self.assertEqual([s.name for s in self.spans() if s.name != "api"], [])
-
-    def test_instrumentor_entry_point(self) -> None:
-        self.rpc_hook.uninstrument()
-        inst = RPCInstrumentor()
-        inst.instrument(tracer_provider=self.provider)
-        try:
-            self.assertIsInstance(inst.hook, RPCHook)
-            self.start_server([Recorder()])
-            self.client().call({}, "echo")
-            self.assertEqual(len(self.spans()), 2)
-        finally:
-            inst.uninstrument()
-        self.assertIs(Transport.__dict__["_send"], ORIGINALS[(Transport, "_send")])
 
     def test_load_hooks_finds_both(self) -> None:
         self.rpc_hook.uninstrument()

@@ -13,6 +13,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 from osprofiler import _utils as osp_utils
 
+from os_trace_plugins.export.propagation import format_traceparent
 from os_trace_plugins.rpc import _attrs, carrier
 
 SC = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=False,
@@ -61,6 +62,19 @@ class InjectTest(unittest.TestCase):
         assert got is not None
         self.assertFalse(got.trace_flags.sampled)
 
+    def test_every_flag_bit_kept_like_the_w3c_propagator(self) -> None:
+        from opentelemetry.trace.propagation.tracecontext import (
+            TraceContextTextMapPropagator,
+        )
+        for flags in (0x00, 0x01, 0x02, 0x03):
+            header = f"00-{SC.trace_id:032x}-{SC.span_id:016x}-{flags:02x}"
+            got, _, _ = carrier.extract({"traceparent": header})
+            assert got is not None
+            theirs = trace.get_current_span(
+                TraceContextTextMapPropagator().extract({"traceparent": header}))
+            self.assertEqual(got, theirs.get_span_context())
+            self.assertEqual(carrier.inject({}, got)["traceparent"], header)
+
 
 class ExtractBadInputTest(unittest.TestCase):
 
@@ -98,7 +112,7 @@ class ExtractBadInputTest(unittest.TestCase):
             self.assertEqual(carrier.extract(ctxt)[0::2], (None, None))
 
     def test_bad_tracestate_keeps_traceparent(self) -> None:
-        sc, _, problem = carrier.extract({"traceparent": carrier.traceparent_of(SC),
+        sc, _, problem = carrier.extract({"traceparent": format_traceparent(SC),
                                           "tracestate": b"x"})
         self.assertIsNotNone(sc)
         self.assertIn("tracestate", problem or "")
@@ -124,70 +138,6 @@ class ExtractBadInputTest(unittest.TestCase):
             self.assertTrue(sc.is_valid)
 
 
-_HEX = "0123456789abcdefABCDEF-x"
-
-
-class UnsampledFastPathTest(unittest.TestCase):
-    """``unsampled_parent`` is a shortcut: it must never disagree with ``extract``."""
-
-    def test_plain_unsampled_header(self) -> None:
-        header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02"
-        parent = carrier.unsampled_parent({"traceparent": header, "user": "u"})
-        assert parent is not None
-        self.assertEqual(parent.header, header)
-        sc = parent.get_span_context()
-        self.assertEqual(sc, carrier.extract({"traceparent": header})[0])
-        self.assertTrue(sc.is_remote)
-        self.assertTrue(sc.is_valid)
-        self.assertFalse(parent.is_recording())
-
-    def test_anything_else_takes_the_full_path(self) -> None:
-        header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
-        for ctxt in (
-            {"traceparent": header[:-1] + "1"},                      # sampled
-            {"traceparent": header, "baggage": "a=b"},
-            {"traceparent": header, "tracestate": "v=1"},
-            {"traceparent": header, "trace_info": {}},
-            {"traceparent": header.upper()},
-            {"traceparent": "00-" + "0" * 32 + header[35:]},         # zero trace id
-            {"traceparent": header[:36] + "0" * 16 + "-00"},         # zero span id
-            {"traceparent": "01" + header[2:]},                      # other version
-            {"traceparent": header.encode()},
-            {"traceparent": header + "-"},
-            {},
-        ):
-            with self.subTest(ctxt=ctxt):
-                self.assertIsNone(carrier.unsampled_parent(ctxt))  # type: ignore[arg-type]
-
-    @settings(max_examples=400, deadline=None)
-    @given(st.text(alphabet=_HEX, min_size=53, max_size=57),
-           st.sampled_from(["", "02", "0a", "03", "ff"]))
-    def test_agrees_with_extract(self, value: str, flags: str) -> None:
-        if flags:
-            value = value[:53] + flags
-        parent = carrier.unsampled_parent({"traceparent": value})
-        sc, _, problem = carrier.extract({"traceparent": value})
-        if parent is not None:
-            self.assertIsNone(problem)
-            assert sc is not None
-            self.assertEqual(parent.get_span_context(), sc)
-            self.assertFalse(sc.trace_flags.sampled)
-
-    @settings(max_examples=200, deadline=None)
-    @given(st.integers(1, (1 << 128) - 1), st.integers(1, (1 << 64) - 1),
-           st.integers(0, 255))
-    def test_every_valid_unsampled_header_is_taken(self, tid: int, sid: int,
-                                                   flags: int) -> None:
-        header = f"00-{tid:032x}-{sid:016x}-{flags:02x}"
-        parent = carrier.unsampled_parent({"traceparent": header})
-        self.assertEqual(parent is not None, not flags & 1)
-        if parent is not None:
-            self.assertEqual(parent.get_span_context(),
-                             carrier.extract({"traceparent": header})[0])
-            self.assertEqual(carrier.inject({}, None, None, parent.header),
-                             {"traceparent": header})
-
-
 class OSProfilerMappingTest(unittest.TestCase):
 
     def test_same_ids_as_osprofiler_otlp_driver(self) -> None:
@@ -200,7 +150,7 @@ class OSProfilerMappingTest(unittest.TestCase):
         self.assertTrue(sc.trace_flags.sampled)
 
     def test_w3c_wins_over_trace_info(self) -> None:
-        ctxt = {"traceparent": carrier.traceparent_of(SC),
+        ctxt = {"traceparent": format_traceparent(SC),
                 "trace_info": {"base_id": str(uuid.uuid4()), "parent_id": str(uuid.uuid4())}}
         sc, _, _ = carrier.extract(ctxt)
         assert sc is not None
