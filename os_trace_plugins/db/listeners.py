@@ -9,10 +9,15 @@ span with ``db.operation.batch.size``.
 
 Cost discipline (a busy service runs thousands of statements a second):
 
-* nothing happens unless ``trace_sqlalchemy`` is on, or the current baggage
-  carries ``os_trace.sql=1`` and ``sql_trace_on_request`` permits it;
-* a statement inside an unsampled trace creates no span at all (it would be
-  a non-recording child that nothing reads: SQL spans are never made current);
+* detached (SQL tracing not wanted), each listener returns after one
+  attribute check: that is all an engine with listeners of its own (oslo.db's
+  enginefacade puts some on every engine, so SQLAlchemy dispatches for it
+  anyway) pays for ours at rest; a plain engine calls no listener at all;
+* attached, a statement gets a span when :func:`.gate.wanted` says so for
+  its context: ``trace_sqlalchemy`` on, or the baggage ``os_trace.sql=1``
+  with ``sql_trace_on_request``; outside any trace only with
+  ``sql_root_spans``; inside a trace the configured sampler is asked (once
+  per context, :mod:`.gate`), and a DROP answer means no span to start;
 * the span name and attributes come prebuilt from the per-engine and
   per-statement caches (:mod:`.attributes`); only parameters and the batch
   size are added per query, and only when the span records.
@@ -42,20 +47,11 @@ from sqlalchemy.engine.interfaces import ExecuteStyle
 from os_trace_plugins import _safety
 from os_trace_plugins._errors import record_error
 from os_trace_plugins._switches import SWITCHES
+from os_trace_plugins.db import gate
 from os_trace_plugins.db.attributes import SLOT as _INFO
 from os_trace_plugins.db.attributes import engine_info
 
-try:  # the private keys save a function call per statement; the API is the fallback
-    from opentelemetry.baggage import _BAGGAGE_KEY  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the API version
-    _BAGGAGE_KEY = None  # type: ignore[assignment]
-try:
-    from opentelemetry.trace.propagation import _SPAN_KEY
-except ImportError:  # pragma: no cover - depends on the API version
-    _SPAN_KEY = None  # type: ignore[assignment]
-
-__all__ = ["Listeners", "build_listeners", "SQL_BAGGAGE_KEY", "is_flagged",
-           "MAX_PARAMETERS"]
+__all__ = ["Listeners", "MAX_PARAMETERS"]
 
 LOG = logging.getLogger(__name__)
 
@@ -63,21 +59,9 @@ LOG = logging.getLogger(__name__)
 #: insertmanyvalues can carry thousands)
 MAX_PARAMETERS = 64
 
-#: the baggage entry the WSGI edge sets for a signed request that asked for SQL
-SQL_BAGGAGE_KEY = "os_trace.sql"
-
 _INSERTMANYVALUES = ExecuteStyle.INSERTMANYVALUES
 _SPAN = "_os_trace_span"        # on the ExecutionContext: the open span
 _LAST = "_os_trace_last_ctx"    # on the Connection: the context of its last span
-
-
-def is_flagged(ctx: Any) -> bool:
-    """Whether the OpenTelemetry context ``ctx`` asks for SQL spans."""
-    if _BAGGAGE_KEY is not None:
-        entries = ctx.get(_BAGGAGE_KEY)
-        return entries is not None and entries.get(SQL_BAGGAGE_KEY) == "1"
-    from opentelemetry import baggage  # pragma: no cover
-    return baggage.get_baggage(SQL_BAGGAGE_KEY, ctx) == "1"  # pragma: no cover
 
 
 def _parameters(span: Any, parameters: Any, executemany: bool, context: Any) -> None:
@@ -132,8 +116,8 @@ class Listeners:
     # -- the hot path --------------------------------------------------------
     def _build_before(self) -> Callable[..., tuple[Any, Any]]:
         get_current = otel_context.get_current
-        get_span = trace.get_current_span
-        span_key = _SPAN_KEY
+        kind_of = gate.kind_of
+        wanted = gate.wanted
         start_span = self.tracer.start_span
         switches = SWITCHES
         open_spans = self.open
@@ -144,17 +128,11 @@ class Listeners:
         def before_cursor_execute(conn: Any, cursor: Any, statement: str,
                                   parameters: Any, context: Any,
                                   executemany: bool) -> tuple[Any, Any]:
+            if not me.active:  # detached: the whole resting cost
+                return statement, parameters
             try:
                 ctx = get_current()
-                if not switches.trace_sqlalchemy and not (
-                        switches.sql_trace_on_request and is_flagged(ctx)):
-                    return statement, parameters
-                parent: Any = ctx.get(span_key) if span_key is not None else get_span(ctx)
-                if parent is not None:
-                    parent_ctx = parent.get_span_context()
-                    if not parent_ctx.trace_flags & 1 and parent_ctx.is_valid:
-                        return statement, parameters  # inside an unsampled trace
-                if context is None:
+                if context is None or not wanted(kind_of(ctx), switches):
                     return statement, parameters
                 last = getattr(conn, _LAST, None)
                 if (last is not None and last is not context
@@ -169,13 +147,14 @@ class Listeners:
                     entry = info.entry(statement)
                 name, attrs = entry
                 span = start_span(name, ctx, client, attrs)
-                if (executemany or switches.trace_sqlalchemy_parameters) \
-                        and span.is_recording():
-                    if executemany:
-                        span.set_attribute("db.operation.batch.size",
-                                           _batch_size(parameters, context))
-                    if switches.trace_sqlalchemy_parameters:
-                        _parameters(span, parameters, executemany, context)
+                if not span.is_recording():  # the SDK's own sampling said no
+                    span.end()
+                    return statement, parameters
+                if executemany:
+                    span.set_attribute("db.operation.batch.size",
+                                       _batch_size(parameters, context))
+                if switches.trace_sqlalchemy_parameters:
+                    _parameters(span, parameters, executemany, context)
                 setattr(context, _SPAN, span)
                 conn.__dict__[_LAST] = context
                 open_spans[id(context)] = span
@@ -189,10 +168,13 @@ class Listeners:
 
     def _build_after(self) -> Callable[..., None]:
         open_spans = self.open
+        me = self
 
         def after_cursor_execute(conn: Any, cursor: Any, statement: str,
                                  parameters: Any, context: Any,
                                  executemany: bool) -> None:
+            if not me.active:  # detached: end_all ended what was open
+                return
             try:
                 span = getattr(context, _SPAN, None)
                 if span is None:
@@ -226,8 +208,11 @@ class Listeners:
 
     def _build_rollback(self) -> Callable[[Any], None]:
         abandon = self._abandon
+        me = self
 
         def rollback(conn: Any) -> None:
+            if not me.active:
+                return
             try:
                 last = conn.__dict__.get(_LAST)
                 if last is not None:
@@ -268,8 +253,3 @@ class Listeners:
             span.end()
             count += 1
         return count
-
-
-def build_listeners(tracer: trace.Tracer) -> Listeners:
-    """The listener set for ``tracer`` (not attached: see :mod:`.toggle`)."""
-    return Listeners(tracer)

@@ -21,28 +21,30 @@ upon for SQLAlchemy 2.0 and 2.1).
 
 Detached, both class flags are a plain ``False``: a statement on an engine
 without listeners of its own runs the exact code path of an uninstrumented
-process (no listener is called at all); an engine that carries its own
-instance-level listeners (oslo.db's, for instance) calls ours, which return
-after one attribute check.  Attached, the class flags become the per-context
-gate of :mod:`.gate`, a descriptor that answers, per read, the instance's own
-flag or whether the current OpenTelemetry context would get a span (not
-inside an unsampled trace; ``trace_sqlalchemy`` on, or the baggage flag
-permitted), so a statement in an unsampled trace skips SQLAlchemy's event
-dispatch as well.  Installing or removing the descriptor is one class
-attribute assignment, atomic: no statement can fail because of it.  The gate
-is never narrowed while someone else has class-level Engine or Dialect
-listeners (they would be silenced): that class then keeps the plain ``True``
-flag, attached or not, and ours return after the same check.
+process (no listener is called at all).  An engine that carries listeners of
+its own (every engine of oslo.db's enginefacade: its ``commit``/``rollback``
+listeners set the instance flag) makes SQLAlchemy dispatch anyway; ours are
+in that dispatch and return after one attribute check (``Listeners.active``),
+measured in docs/sql.md.  Attached, the class flags become the per-context
+gate of :mod:`.gate`: it answers, per read, the instance's own flag or
+whether the current context gets a span (the configured sampler asked once
+per context), so a statement that gets none skips SQLAlchemy's dispatch on a
+plain engine.  Installing or removing the descriptor is one class attribute
+assignment, atomic: no statement can fail because of it (stress-tested).
+The gate is never narrowed while someone else has class-level Engine or
+Dialect listeners (they would be silenced): that class then keeps the plain
+``True`` flag.
 
 Attached while SQL spans are wanted: ``trace_sqlalchemy`` on, or
 ``sql_trace_on_request`` permitting per-request tracing *and* a request
-flagged with the baggage ``os_trace.sql=1`` being active in the process
-(:mod:`.watch` notices those; the gate and the listener then check the
-baggage of each statement's context).  The switches are followed through
-:data:`~os_trace_plugins._switches.SWITCHES` (``conf.mutate_config_files()``,
-SIGHUP, or :func:`set_sql_tracing` from code).  When it detaches, spans of
-statements still running are ended (marked ``os_trace.sql.cut_short``) so
-none is left unended.
+flagged with the baggage ``os_trace.sql=1`` running in the process (our WSGI
+and RPC hooks report those to :mod:`os_trace_plugins._flagged`, which calls
+us on 0 -> 1 and 1 -> 0).  The switches are followed through
+:data:`~os_trace_plugins._switches.SWITCHES` (SIGHUP, or
+:func:`os_trace_plugins.db.set_sql_tracing`).  When it detaches, spans of
+statements still running are ended (``os_trace.sql.cut_short``).  Every
+entry point that runs on a switch, a flagged request or an import never
+raises: failures are logged once and the previous state is kept.
 """
 
 from __future__ import annotations
@@ -55,13 +57,12 @@ from opentelemetry import trace
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 
+from os_trace_plugins import _flagged, _safety
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins._version import __version__
 from os_trace_plugins.db import attributes, gate
 from os_trace_plugins.db.listeners import Listeners
-from os_trace_plugins.db.watch import WATCH
 
-__all__ = ["SQLToggle", "TOGGLE", "set_sql_tracing", "reset"]
+__all__ = ["SQLToggle", "TOGGLE", "reset"]
 
 LOG = logging.getLogger(__name__)
 
@@ -89,11 +90,13 @@ class SQLToggle:
     def installed(self) -> bool:
         return self.listeners is not None
 
-    def install(self, tracer: trace.Tracer) -> None:
-        """Follow the switches with listeners that use ``tracer``."""
+    def install(self, tracer: trace.Tracer, provider: Any = None) -> None:
+        """Follow the switches with listeners that use ``tracer``; the sampler
+        of ``provider`` (None: the global provider) decides per context."""
         with self._lock:
             self._detach()
             self._unregister()
+            gate.set_provider(provider)
             self.listeners = Listeners(tracer)
             # registered now, at install (a configuration step, as SQLAlchemy
             # requires); the switches only ever flip the gate afterwards
@@ -104,8 +107,8 @@ class SQLToggle:
                 SWITCHES.subscribe("sql_trace_on_request", self._on_switch)
                 SWITCHES.subscribe("sql_max_statement_length",
                                    attributes.clear_statement_caches)
+                _flagged.subscribe(self._on_flagged)
                 self._subscribed = True
-            self._sync_watch()
             self.apply()
 
     def uninstall(self) -> None:
@@ -116,8 +119,8 @@ class SQLToggle:
                 SWITCHES.unsubscribe("sql_trace_on_request", self._on_switch)
                 SWITCHES.unsubscribe("sql_max_statement_length",
                                      attributes.clear_statement_caches)
+                _flagged.unsubscribe(self._on_flagged)
                 self._subscribed = False
-            WATCH.stop()
             self._detach()
             self._unregister()
             self.listeners = None
@@ -125,30 +128,29 @@ class SQLToggle:
     @staticmethod
     def wanted() -> bool:
         return bool(SWITCHES.trace_sqlalchemy or (
-            SWITCHES.sql_trace_on_request and WATCH.any_active))
-
-    def _sync_watch(self) -> None:
-        if SWITCHES.sql_trace_on_request:
-            WATCH.start(self.apply)
-        else:
-            WATCH.stop()
+            SWITCHES.sql_trace_on_request and _flagged.running() > 0))
 
     def apply(self) -> None:
-        """Attach or detach to match the current switches."""
+        """Attach or detach to match the current switches; never raises."""
         with self._lock:
             if self.listeners is None:
                 return
-            if self.wanted():
-                if not self.attached:
-                    self._attach()
-            else:
-                self._detach()
+            try:
+                if self.wanted():
+                    if not self.attached:
+                        self._attach()
+                else:
+                    self._detach()
+            except Exception as exc:
+                _safety.report_failure("switching SQL tracing", exc)
+
+    def _on_flagged(self, active: bool) -> None:
+        self.apply()
 
     def _on_switch(self, old: Any, new: Any) -> None:
         with self._lock:
             if self.listeners is None:
                 return
-            self._sync_watch()
             self.apply()
         LOG.info("os_trace_plugins: SQL listeners %s (trace_sqlalchemy=%s, "
                  "sql_trace_on_request=%s)", "active" if self.attached else "inactive",
@@ -158,7 +160,7 @@ class SQLToggle:
         """Register the listeners once (install time) and remember which are ours."""
         if self._registered or self.listeners is None:
             return
-        before = _class_listeners()
+        before = _class_listeners() or []
         done = []
         try:
             for name, kw in _EVENTS:
@@ -168,7 +170,8 @@ class SQLToggle:
             for name in done:
                 event.remove(Engine, name, getattr(self.listeners, name))
             raise
-        self._ours = {id(fn) for fn in _class_listeners()} - {id(fn) for fn in before}
+        self._ours = ({id(fn) for fn in _class_listeners() or []}
+                      - {id(fn) for fn in before})
         self._registered = True
 
     def _unregister(self) -> None:
@@ -192,7 +195,7 @@ class SQLToggle:
             # sets it True on every listen, and _close_gate only writes False
             # after checking (saves the census at the start of each flagged request)
             plain_false = cls.__dict__.get("_has_events") is False
-            gate.open_gate(cls, foreign=not plain_false and bool(self._foreign(cls)))
+            gate.open_gate(cls, foreign=not plain_false and self._foreign(cls))
         self.attached = True
 
     def _detach(self) -> None:
@@ -208,13 +211,15 @@ class SQLToggle:
                 LOG.info("os_trace_plugins: %d SQL span(s) of running statements "
                          "ended early because SQL tracing was switched off", cut)
 
-    def _foreign(self, cls: type) -> list[Any]:
-        return [fn for fn in _class_listeners((cls,)) if id(fn) not in self._ours]
+    def _foreign(self, cls: type) -> bool:
+        """Whether others listen on ``cls`` class-wide (unknown counts as yes)."""
+        found = _class_listeners((cls,))
+        return found is None or any(id(fn) not in self._ours for fn in found)
 
     def _close_gate(self) -> None:
         """Let SQLAlchemy skip dispatch again, unless someone else listens class-wide."""
         for cls in (Engine, Dialect):
-            foreign = bool(self._foreign(cls))
+            foreign = self._foreign(cls)
             if foreign:
                 LOG.debug("os_trace_plugins: other class-level SQLAlchemy listeners on "
                           "%s; its gate stays open (our listeners return at once)",
@@ -222,33 +227,29 @@ class SQLToggle:
             gate.shut_gate(cls, foreign)
 
 
-def _class_listeners(classes: tuple[type, ...] = (Engine, Dialect)) -> list[Any]:
-    """Every class-level listener on Engine (connection events) and Dialect."""
+def _class_listeners(classes: tuple[type, ...] = (Engine, Dialect)) -> list[Any] | None:
+    """Every class-level listener on Engine (connection events) and Dialect.
+
+    Reads SQLAlchemy's private ``dispatch._event_names`` and ``_clslevel``
+    (no public API lists listeners); None when they cannot be read (logged
+    once), which the callers treat as "someone else listens": the gate then
+    stays plainly open, never silencing another library.
+    """
     found: list[Any] = []
-    for cls in classes:
-        dispatch = cls.dispatch  # type: ignore[attr-defined]
-        for name in dispatch._event_names:
-            clslevel = getattr(getattr(dispatch, name, None), "_clslevel", None)
-            if clslevel is not None:
-                found.extend(clslevel.get(cls, ()))
+    try:
+        for cls in classes:
+            dispatch = cls.dispatch  # type: ignore[attr-defined]
+            for name in dispatch._event_names:
+                clslevel = getattr(getattr(dispatch, name, None), "_clslevel", None)
+                if clslevel is not None:
+                    found.extend(clslevel.get(cls, ()))
+    except Exception as exc:
+        _safety.report_failure("listing SQLAlchemy class-level listeners", exc)
+        return None
     return found
 
 
 TOGGLE = SQLToggle()
-
-
-def set_sql_tracing(on: bool) -> None:
-    """Switch SQL spans on or off for every engine of the process, from code.
-
-    Same effect as flipping ``[profiler] trace_sqlalchemy`` and sending SIGHUP.
-    Works before :func:`os_trace_plugins.setup` too (spans then go to the
-    global tracer provider).
-    """
-    with TOGGLE._lock:
-        if not TOGGLE.installed:
-            TOGGLE.install(trace.get_tracer("os_trace_plugins.sqlalchemy", __version__))
-        SWITCHES.set("trace_sqlalchemy", bool(on))
-        TOGGLE.apply()
 
 
 def reset() -> None:

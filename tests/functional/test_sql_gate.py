@@ -20,7 +20,7 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy.engine import Dialect, Engine
 
 from os_trace_plugins.db import gate, set_sql_tracing, toggle
-from tests.sql_helpers import SQLTestCase, attached
+from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
 _UNSAMPLED_SPAN = trace.NonRecordingSpan(trace.SpanContext(
     0x1234, 0x5678, is_remote=True, trace_flags=trace.TraceFlags(0)))
@@ -61,7 +61,8 @@ class GateTest(SQLTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.engine = sa.create_engine("sqlite://")  # created before we attach
-        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False,
+                     sql_root_spans=True)
 
     def _query(self, engine: Any, tag: str) -> None:
         with engine.connect() as conn:
@@ -125,17 +126,19 @@ class GateTest(SQLTestCase):
         parents = {"no span": None, "sampled": sampled, "unsampled": _UNSAMPLED_SPAN,
                    "invalid span": invalid}
         checked = 0
-        for always, on_request, (pname, parent), flagged in itertools.product(
-                (True, False), (True, False), parents.items(), (True, False)):
-            self.bind(trace_sqlalchemy=always, sql_trace_on_request=on_request)
+        for always, on_request, roots, (pname, parent), flagged in itertools.product(
+                (True, False), (True, False), (True, False), parents.items(),
+                (True, False)):
+            self.bind(trace_sqlalchemy=always, sql_trace_on_request=on_request,
+                      sql_root_spans=roots)
             ctx = otel_context.Context()
             if parent is not None:
                 ctx = trace.set_span_in_context(parent, ctx)
             if flagged:
                 ctx = baggage.set_baggage("os_trace.sql", "1", ctx)
-            case = f"trace_sqlalchemy={always} on_request={on_request} {pname} " \
-                   f"flagged={flagged}"
-            with current(ctx):
+            case = f"trace_sqlalchemy={always} on_request={on_request} " \
+                   f"root_spans={roots} {pname} flagged={flagged}"
+            with flagged_request(ctx):
                 if not toggle.TOGGLE.attached:  # neither switch wants anything
                     self.assertFalse(always or (on_request and flagged), case)
                     continue
@@ -150,7 +153,7 @@ class GateTest(SQLTestCase):
             self.assertIs(gate_open, listener_records, case)
             checked += 1
         sampled.end()
-        self.assertEqual(checked, 20)  # the other 12 leave us detached
+        self.assertEqual(checked, 40)  # the other 24 leave us detached
 
     def test_instance_listener_keeps_its_events_in_an_unsampled_trace(self) -> None:
         own = sa.create_engine("sqlite://")
@@ -232,7 +235,7 @@ class GateTest(SQLTestCase):
     def test_a_failing_getter_opens_the_gate(self) -> None:
         with mock.patch.object(gate, "_classify", side_effect=RuntimeError("bug")), \
                 current(unsampled()):
-            gate._last = (None, gate._PLAIN)
+            gate._last = (None, gate.ROOT)
             self.assertIs(self.engine._has_events, True)
             self._query(self.engine, "still works")
         self.assertEqual(self.sql_spans(), [], "the listener still said no")
@@ -289,7 +292,7 @@ class GateTest(SQLTestCase):
 
 
 class FlaggedGateTest(SQLTestCase):
-    """trace_sqlalchemy off, per-request tracing permitted: the watch attaches."""
+    """trace_sqlalchemy off, per-request tracing permitted: a flagged request attaches."""
 
     def setUp(self) -> None:
         super().setUp()
@@ -301,9 +304,11 @@ class FlaggedGateTest(SQLTestCase):
             conn.exec_driver_sql(f"SELECT '{tag}'")
 
     def test_flagged_request_gates_per_context(self) -> None:
-        token = self.with_baggage("os_trace.sql", "1")
-        try:
+        with flagged_request(baggage.set_baggage("os_trace.sql", "1")):
             self.assertTrue(attached())
+            self.assertIs(self.engine._has_events, False, "no span, no sql_root_spans")
+            self._query("flagged-root-not-wanted")
+            self.bind(sql_root_spans=True)
             self.assertIs(self.engine._has_events, True, "flagged, no span: root span")
             self._query("flagged-root")
             with self.tracer.start_as_current_span("request"):
@@ -316,8 +321,6 @@ class FlaggedGateTest(SQLTestCase):
             with current(otel_context.Context()):  # another request, not flagged
                 self.assertIs(self.engine._has_events, False)
                 self._query("unflagged")
-        finally:
-            otel_context.detach(token)
         self.assertFalse(attached())
         self.assertIs(Engine.__dict__["_has_events"], False)
         self.assertEqual([s.attributes["db.query.text"] for s in self.sql_spans()],
@@ -330,14 +333,12 @@ class FlaggedGateTest(SQLTestCase):
             self.assertIs(self.engine._has_events, False)
             self._query("unsampled")
         self.bind(trace_sqlalchemy=False, sql_trace_on_request=True)
-        token = self.with_baggage("os_trace.sql", "1")
-        try:
+        with flagged_request(baggage.set_baggage("os_trace.sql", "1")):
+            self.assertTrue(attached())
             self.bind(sql_trace_on_request=False)  # SIGHUP while the request runs
             self.assertFalse(attached())
             self.assertIs(self.engine._has_events, False)
             self._query("not permitted")
-        finally:
-            otel_context.detach(token)
         self.assertEqual(self.sql_spans(), [])
 
 

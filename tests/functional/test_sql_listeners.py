@@ -9,11 +9,11 @@ from typing import Any
 from unittest import mock
 
 import sqlalchemy as sa
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from os_trace_plugins.db import attributes, listeners, toggle
-from tests.sql_helpers import SQLTestCase, attached
+from os_trace_plugins.db import attributes, listeners, set_sql_tracing, toggle
+from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
 
 def _engine() -> sa.Engine:
@@ -27,7 +27,8 @@ class ListenerTest(SQLTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.engine = _engine()  # created before we attach: existing engines count
-        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False,
+                     sql_root_spans=True)
 
     def test_one_client_span_per_statement_child_of_current_never_current(self) -> None:
         seen: list[Any] = []
@@ -181,7 +182,7 @@ class ListenerTest(SQLTestCase):
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
             self.bind(trace_sqlalchemy=False)
-            toggle.set_sql_tracing(False)
+            set_sql_tracing(False)
             self.assertFalse(attached())
             conn.exec_driver_sql("SELECT 2")
         self.assertEqual(len(self.sql_spans()), 1)
@@ -193,14 +194,10 @@ class PerRequestTest(SQLTestCase):
         self.engine = _engine()
 
     def _query(self, flagged: bool) -> None:
-        token = self.with_baggage("os_trace.sql", "1") if flagged else None
-        try:
-            with self.tracer.start_as_current_span("request"):
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("SELECT 1")
-        finally:
-            if token is not None:
-                __import__("opentelemetry.context").context.detach(token)
+        ctx = baggage.set_baggage("os_trace.sql", "1" if flagged else "0")
+        with flagged_request(ctx), self.tracer.start_as_current_span("request"):
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
 
     def test_flagged_request_traced_while_trace_sqlalchemy_off(self) -> None:
         self.install(trace_sqlalchemy=False, sql_trace_on_request=True)
@@ -222,7 +219,8 @@ class AsyncEngineTest(SQLTestCase):
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine("sqlite+aiosqlite://")  # before attaching
-        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False,
+                     sql_root_spans=True)
 
         async def work() -> list[Any]:
             with self.tracer.start_as_current_span("task"):
