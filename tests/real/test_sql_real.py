@@ -33,7 +33,9 @@ class _RealDB(SQLTestCase):
         with self.engine.begin() as conn:
             conn.exec_driver_sql(f"CREATE TABLE {self.table} (id INTEGER PRIMARY KEY, "
                                  "name VARCHAR(40))")
-        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+        # these tests are about attributes: statements outside a trace count too
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False,
+                     sql_root_spans=True)
 
     def _drop(self) -> None:
         with self.engine.begin() as conn:
