@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
-from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine.default import DefaultDialect
 
 from os_trace_plugins import _flagged
 from os_trace_plugins._hooks import shared
@@ -21,19 +21,14 @@ __all__ = ["SQLTestCase", "attached", "flagged_request"]
 
 
 def attached() -> bool:
-    """Whether SQLAlchemy dispatches to our listeners right now.
+    """Whether statements run through our wrapper right now.
 
-    Off means SQLAlchemy's own class-level gate is closed (plain engines call
-    no listener at all) and ours return at once where others make SQLAlchemy
-    dispatch... or, once uninstalled, that our functions are gone.
+    Checked on the class itself: ``DefaultDialect.do_execute`` is our wrapt
+    wrapper exactly while attached (off: SQLAlchemy's own function).
     """
-    listeners = toggle.TOGGLE.listeners
-    if listeners is None:
-        return False
-    registered = all(event.contains(Engine, name, getattr(listeners, name))
-                     for name, _ in toggle._EVENTS)
-    gate = bool(Engine._has_events) and bool(Dialect._has_events)
-    return registered and gate and toggle.TOGGLE.attached and listeners.active
+    wrapped = isinstance(DefaultDialect.__dict__["do_execute"], wrapt.FunctionWrapper)
+    assert wrapped == toggle.TOGGLE.attached, "toggle state and class disagree"
+    return wrapped
 
 
 @contextmanager

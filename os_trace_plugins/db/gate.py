@@ -1,9 +1,5 @@
 """Whether a statement's context gets a SQL span: the configured sampler decides.
 
-One decision serves two readers: the listener (:mod:`.listeners`) and the
-per-context ``_has_events`` gate that lets SQLAlchemy skip its event dispatch
-where no span can follow.
-
 :func:`kind_of` classifies an OpenTelemetry context, through public API only
 (``trace.get_current_span(ctx)``, ``baggage.get_baggage``):
 
@@ -29,18 +25,8 @@ time (rate limiting) is therefore asked once per context object; the span
 the listener starts still goes through the SDK's own sampling.  The switches
 are read live by :func:`wanted`.
 
-The gate: while SQL tracing is attached, :data:`GATE`, a data descriptor
-(a ``property``), replaces the ``_has_events`` class attribute of
-``Engine`` and ``Dialect``.  Its getter answers the instance's own flag
-(SQLAlchemy sets ``engine._has_events = True`` when someone listens on one
-engine; the setter keeps it in the instance ``__dict__`` under that very
-name, where the plain class flag lets it show through again once the
-descriptor is gone) or :func:`wanted` for the current context.  Any failure
-answers ``True`` (the dispatch runs, the listener decides).  The ``Dialect``
-flag matters for ``handle_error``, a ``DialectEvents`` hook since SQLAlchemy
-2.0.  ``Engine.execution_options()`` proxies read their parent's flag
-through SQLAlchemy's own property: nothing to adapt.  Both flags are
-private SQLAlchemy attributes (2.0, 2.1): see docs/sql.md.
+Why "gate": the answer also decides whether a cursor call is wrapped in a
+span at all (:mod:`.execute`); nothing of SQLAlchemy is touched here.
 """
 
 from __future__ import annotations
@@ -54,8 +40,8 @@ from opentelemetry.trace import SpanKind
 from os_trace_plugins._flagged import is_flagged
 from os_trace_plugins._switches import SWITCHES
 
-__all__ = ["GATE", "DROP", "ROOT", "RECORD", "FLAG", "kind_of", "wanted",
-           "wants_sql", "open_gate", "shut_gate", "is_gate", "set_provider"]
+__all__ = ["DROP", "ROOT", "RECORD", "FLAG", "kind_of", "wanted", "wants_sql",
+           "set_provider", "forget"]
 
 DROP, ROOT, RECORD, FLAG = 0, 1, 2, 4
 _WHERE = 3  # DROP / ROOT / RECORD
@@ -112,47 +98,7 @@ def wants_sql(ctx: Any = None) -> bool:
     return wanted(kind_of(otel_context.get_current() if ctx is None else ctx))
 
 
-def _get(obj: Any, get_current: Any = otel_context.get_current,
-         switches: Any = SWITCHES) -> bool:
-    try:
-        ctx = get_current()
-        last = _last
-        kind = last[1] if last[0] is ctx else kind_of(ctx)
-        where = kind & _WHERE
-        if where and (where == RECORD or switches.sql_root_spans) and (
-                switches.trace_sqlalchemy
-                or (kind & FLAG and switches.sql_trace_on_request)):
-            return True
-        return bool(obj.__dict__.get("_has_events", False))
-    except Exception:
-        return True
-
-
-def _set(obj: Any, value: bool) -> None:
-    # SQLAlchemy sets an instance's flag when someone listens on that instance
-    obj.__dict__["_has_events"] = value
-
-
-#: the descriptor installed as ``Engine._has_events`` / ``Dialect._has_events``
-GATE = property(_get, _set, doc="SQLAlchemy's _has_events, per OpenTelemetry context")
-
-
-def is_gate(cls: type) -> bool:
-    """Whether ``cls._has_events`` is the per-context gate right now."""
-    return cls.__dict__.get("_has_events") is GATE
-
-
-def open_gate(cls: type, foreign: bool) -> None:
-    """Per-context gate on ``cls``; plainly open when others listen class-wide.
-
-    A foreign class-level listener must keep receiving every event, so then
-    the flag is the plain ``True`` it was before us.
-    """
-    type.__setattr__(cls, "_has_events", True if foreign else GATE)
-
-
-def shut_gate(cls: type, foreign: bool) -> None:
-    """Back to SQLAlchemy's plain class flag: ``False``, or ``True`` for others."""
+def forget() -> None:
+    """Drop the cached context (tests, uninstall)."""
     global _last
-    type.__setattr__(cls, "_has_events", bool(foreign))
-    _last = (None, ROOT)  # drop the reference to the last context
+    _last = (None, ROOT)

@@ -20,11 +20,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from sqlalchemy.engine import Dialect, Engine
 
+import os_trace_plugins
 from os_trace_plugins import _flagged, _switches
 from os_trace_plugins._hooks import shared
-from os_trace_plugins.db import set_sql_tracing, toggle
+from os_trace_plugins.db import gate, set_sql_tracing, toggle
 from os_trace_plugins.db.hook import SQLAlchemyHook
 from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
@@ -51,28 +51,21 @@ def current(ctx: Any) -> Iterator[None]:
 
 
 @contextmanager
-def lines_run_in(*codes: Any) -> Iterator[dict[str, int]]:
-    """Count the calls of, and lines run in, the given code objects meanwhile."""
-    seen = {"calls": 0, "lines": 0}
-    wanted = set(codes)
+def frames_of_ours() -> Iterator[list[str]]:
+    """Names of the os_trace_plugins functions called meanwhile (this thread)."""
+    seen: list[str] = []
+    root = os.path.dirname(os.path.abspath(os_trace_plugins.__file__))
 
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        if frame.f_code not in wanted:
-            return None
-        seen["calls"] += 1
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(root):
+            seen.append(frame.f_code.co_name)
 
-        def local(frame: Any, event: str, arg: Any) -> Any:
-            if event == "line":
-                seen["lines"] += 1
-            return local
-        return local
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
+    previous = sys.getprofile()
+    sys.setprofile(profile)
     try:
         yield seen
     finally:
-        sys.settrace(previous)
+        sys.setprofile(previous)
 
 
 class EnginefacadeRestingTest(SQLTestCase):
@@ -82,26 +75,20 @@ class EnginefacadeRestingTest(SQLTestCase):
         self.addCleanup(self.engine.dispose)
         self.install(trace_sqlalchemy=False, sql_trace_on_request=True)
 
-    def _codes(self) -> list[Any]:
-        ls = toggle.TOGGLE.listeners
-        assert ls is not None
-        return [ls.before_cursor_execute.__code__, ls.after_cursor_execute.__code__,
-                ls.rollback.__code__]
-
-    def test_oslo_db_engine_dispatches_anyway_ours_return_at_the_first_check(self) -> None:
+    def test_oslo_db_engine_at_rest_runs_no_code_of_ours(self) -> None:
         self.assertIs(self.engine.__dict__.get("_has_events"), True,
                       "oslo.db no longer listens on its engines: rethink docs/sql.md")
         self.assertFalse(attached())
         with self.tracer.start_as_current_span("request"):
-            with lines_run_in(*self._codes()) as seen:
+            with frames_of_ours() as seen:
                 with self.engine.begin() as conn:
                     for n in range(5):
                         conn.exec_driver_sql(f"SELECT {n}")
-        # SQLAlchemy calls ours (oslo.db's listeners keep its dispatch on) and
-        # each call runs one line: the `if not me.active` check and its return
-        self.assertGreaterEqual(seen["calls"], 10)
-        self.assertLessEqual(seen["lines"], 2 * seen["calls"])
-        self.assertEqual(self.sql_spans(), [])
+        self.assertEqual(seen, [], "a statement at rest ran code of ours")
+        with flagged_request(baggage.set_baggage("os_trace.sql", "1")):
+            with frames_of_ours() as seen, self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 'probe'")
+        self.assertTrue(seen, "the probe does see our wrapper when attached")
 
     def test_flagged_request_on_an_oslo_db_engine(self) -> None:
         with flagged_request(baggage.set_baggage("os_trace.sql", "1")):
@@ -165,7 +152,6 @@ class SwitchStressTest(SQLTestCase):
         self.assertEqual(failures, [])
         self.assertGreaterEqual(flips, 600)
         self.assertTrue(all(counts), counts)
-        self.assertEqual(toggle.TOGGLE.listeners.open, {})
         self.assertTrue(self.sql_spans())
         for span in self.spans():
             self.assertIsNotNone(span.end_time)
@@ -182,7 +168,6 @@ class RootSpansTest(SQLTestCase):
             conn.exec_driver_sql(f"SELECT '{tag}'")
 
     def test_a_statement_outside_any_trace_makes_no_span_by_default(self) -> None:
-        self.assertIs(self.engine._has_events, False, "the gate shuts for a root")
         self._root_query("periodic")
         with self.tracer.start_as_current_span("request"):
             self._root_query("in a request")
@@ -209,7 +194,7 @@ class SamplerDecidesTest(SQLTestCase):
         shared(SQLAlchemyHook).instrument(self.conf, provider)
         engine = sa.create_engine("sqlite://")
         with current(_UNSAMPLED):
-            self.assertIs(engine._has_events, True, "the sampler said record")
+            self.assertTrue(gate.wants_sql(), "the sampler said record")
             with engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 'unsampled parent'")
         (span,) = exporter.get_finished_spans()
@@ -218,28 +203,31 @@ class SamplerDecidesTest(SQLTestCase):
 
 
 class NeverRaisesTest(SQLTestCase):
-    def test_broken_dispatch_does_not_reach_the_caller(self) -> None:
+    def test_a_failing_wrap_does_not_reach_the_caller(self) -> None:
         engine = sa.create_engine("sqlite://")
-        broken = mock.PropertyMock(side_effect=RuntimeError("SQLAlchemy changed"))
-        with self.assertLogs("os_trace_plugins", "ERROR") as logs:
-            with mock.patch.object(type(Engine.dispatch), "_event_names", broken):
-                set_sql_tracing(True)   # installs, censuses: must not raise
-                set_sql_tracing(False)
-                set_sql_tracing(True)
-        self.assertIn("class-level listeners", "\n".join(logs.output))
+        broken = mock.patch("os_trace_plugins._patching.wrapt.wrap_function_wrapper",
+                            side_effect=RuntimeError("wrapt changed"))
+        with self.assertLogs("os_trace_plugins", "ERROR") as logs, broken:
+            set_sql_tracing(True)   # installs and wraps: must not raise
+            set_sql_tracing(False)
+            set_sql_tracing(True)
+        self.assertIn("RuntimeError", "\n".join(logs.output))
         self.assertTrue(_switches.SWITCHES.trace_sqlalchemy)
-        self.assertIs(Engine.__dict__["_has_events"], True, "unknown: plainly open")
         with self.tracer.start_as_current_span("request"), engine.connect() as conn:
             self.assertEqual(conn.exec_driver_sql("SELECT 7").scalar(), 7)
-        self.assertEqual(len(self.sql_spans()), 1)
         set_sql_tracing(False)
-        # which listeners were ours could not be learnt: both flags stay plainly
-        # open (nobody silenced), and ours return at their first check
-        self.assertIs(Dialect.__dict__["_has_events"], True)
-        self.assertFalse(attached())
+        set_sql_tracing(True)  # wrapt works again: spans again
         with self.tracer.start_as_current_span("request"), engine.connect() as conn:
             self.assertEqual(conn.exec_driver_sql("SELECT 8").scalar(), 8)
-        self.assertEqual(len(self.sql_spans()), 1)
+        self.assertEqual([s.attributes["db.query.text"] for s in self.sql_spans()],
+                         ["SELECT 8"])
+
+    def test_a_failing_switch_listener_is_logged_not_raised(self) -> None:
+        self.install(trace_sqlalchemy=False)
+        with mock.patch.object(toggle.TOGGLE, "_attach", side_effect=RuntimeError("bug")), \
+                self.assertLogs("os_trace_plugins", "ERROR"):
+            set_sql_tracing(True)
+            _flagged.leave(_flagged.enter(baggage.set_baggage("os_trace.sql", "1")))
 
     def test_a_failing_install_is_logged_not_raised(self) -> None:
         with mock.patch.object(toggle.TOGGLE, "install", side_effect=RuntimeError("bug")), \
@@ -283,42 +271,28 @@ class NoImportTest(SQLTestCase):
         self.assertIn("sql spans: 1", out.stdout)
 
 
-class PrivateTouchPointsTest(SQLTestCase):
-    """SQLAlchemy internals we rely on (docs/sql.md lists them): fail loudly if they go."""
+class WrappedMethodsTest(SQLTestCase):
+    """SQLAlchemy's public Dialect.do_execute* must carry every cursor call:
+    fail loudly if a release stops routing statements through them."""
 
-    def test_has_events_class_flags_gate_the_dispatch(self) -> None:
-        for cls in (Engine, Dialect):
-            self.assertIn("_has_events", cls.__dict__,
-                          f"SQLAlchemy no longer has {cls.__name__}._has_events")
+    def test_every_execution_style_goes_through_a_wrapped_method(self) -> None:
+        self.install(trace_sqlalchemy=True, sql_root_spans=True)
         engine = sa.create_engine("sqlite://")
-        seen: list[str] = []
-
-        def probe(conn: Any, cursor: Any, stmt: str, *args: Any) -> None:
-            seen.append(stmt)
-
-        sa.event.listen(Engine, "after_cursor_execute", probe)
-        try:
-            type.__setattr__(Engine, "_has_events", False)
-            with engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 'shut'")
-            type.__setattr__(Engine, "_has_events", True)
-            with engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 'open'")
-        finally:
-            sa.event.remove(Engine, "after_cursor_execute", probe)
-            type.__setattr__(Engine, "_has_events", False)
-        self.assertEqual(seen, ["SELECT 'open'"],
-                         "Engine._has_events no longer gates the connection events")
-
-    def test_the_listener_census_sees_class_level_listeners(self) -> None:
-        def probe(*args: Any) -> None:
-            return None
-
-        sa.event.listen(Engine, "after_cursor_execute", probe)
-        try:
-            found = toggle._class_listeners((Engine,))
-        finally:
-            sa.event.remove(Engine, "after_cursor_execute", probe)
-            type.__setattr__(Engine, "_has_events", False)
-        self.assertIsNotNone(found, "dispatch._event_names / _clslevel unreadable")
-        self.assertIn(probe, found or [])
+        meta = sa.MetaData()
+        t = sa.Table("w", meta, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("v", sa.String(10)))
+        meta.create_all(engine)
+        self.exporter.clear()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT 1")                          # no params
+            conn.execute(sa.text("SELECT :x"), {"x": 1})              # do_execute
+            conn.execute(t.insert(), [{"v": "a"}, {"v": "b"}])        # insertmanyvalues
+            conn.execute(t.update().where(t.c.id == sa.bindparam("i")).values(
+                v=sa.bindparam("nv")), [{"i": 1, "nv": "c"}, {"i": 2, "nv": "d"}])
+        names = [s.name for s in self.sql_spans()]
+        self.assertEqual(names, ["SELECT", "SELECT", "INSERT w", "UPDATE w"], names)
+        batch = [s.attributes.get("db.operation.batch.size") for s in self.sql_spans()]
+        self.assertEqual(batch, [None, None, 2, 2])
+        for _module, path, _ in toggle.TARGETS[:3]:
+            cls, meth = path.split(".")
+            self.assertIn(meth, vars(sa.engine.default.DefaultDialect))
