@@ -257,30 +257,33 @@ def _verdicts(c: dict[str, float], plain_us: float | None) -> list[str]:
     ]
 
 
-def main(plain_us: dict[tuple[str, str], float] | None = None) -> str:
+def main(plain_us: dict[tuple[str, str], float] | None = None, jobs: int = 2) -> str:
     """The instruction table for every reachable database and engine kind."""
     if shutil.which("valgrind") is None:
         return "\nvalgrind not installed: no instruction counts\n"
+    from concurrent.futures import ThreadPoolExecutor
+
     stmt_cases = [c for c in CASES if not c.startswith("classify")]
+    combos = [(db, kind) for db in URLS if _reachable(db) for kind in ENGINES]
+    wanted = [(db, kind, case) for db, kind in combos for case in stmt_cases]
+    wanted += [("sqlite", "plain", "classify-public"), ("sqlite", "plain", "classify-private")]
+    with ThreadPoolExecutor(jobs) as pool:
+        counts = dict(zip(wanted, pool.map(lambda w: count(*w), wanted), strict=True))
     out = [f"\n### Instructions per statement (callgrind, ({LONG} - {SHORT}) statements)",
            "", "| database | engine | " + " | ".join(stmt_cases) + " |",
            "|---|---|" + "---:|" * len(stmt_cases)]
-    notes: list[str] = []
-    for db in URLS:
-        if not _reachable(db):
-            notes.append(f"{db} not reachable: skipped")
-            continue
-        for kind in ENGINES:
-            c = {case: count(db, kind, case) for case in stmt_cases}
-            plain = c["plain"]
-            cells = [f"{c[case]:.0f}" + ("" if case == "plain"
-                                         else f" ({c[case] - plain:+.0f})")
-                     for case in stmt_cases]
-            out.append(f"| {db} | {kind} | " + " | ".join(cells) + " |")
-            us = (plain_us or {}).get((db, kind))
-            notes += [f"{db}, {kind} engine: {v}" for v in _verdicts(c, us)]
-    pub, priv = count("sqlite", "plain", "classify-public"), count(
-        "sqlite", "plain", "classify-private")
+    notes: list[str] = [f"{db} not reachable: skipped" for db in URLS
+                        if db not in {d for d, _ in combos}]
+    for db, kind in combos:
+        c = {case: counts[(db, kind, case)] for case in stmt_cases}
+        plain = c["plain"]
+        cells = [f"{c[case]:.0f}" + ("" if case == "plain" else f" ({c[case] - plain:+.0f})")
+                 for case in stmt_cases]
+        out.append(f"| {db} | {kind} | " + " | ".join(cells) + " |")
+        us = (plain_us or {}).get((db, kind))
+        notes += [f"{db}, {kind} engine: {v}" for v in _verdicts(c, us)]
+    pub = counts[("sqlite", "plain", "classify-public")]
+    priv = counts[("sqlite", "plain", "classify-private")]
     notes.append(f"classifying one new context (once per context, not per statement): "
                  f"public API {pub:.0f} instructions, private keys {priv:.0f} "
                  f"({pub - priv:+.0f}, {pub / priv:.2f} ×)")

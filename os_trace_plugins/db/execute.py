@@ -108,14 +108,26 @@ class Executor:
     def _build(self, has_params: bool) -> Wrapper:
         begin = self._begin
         slot = 3 if has_params else 2
+        get_current = otel_context.get_current
+        kind_of = gate.kind_of
+        switches = SWITCHES
+        record, root, flag = gate.RECORD, gate.ROOT, gate.FLAG
 
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
             started = None
             try:
-                context = args[slot] if len(args) > slot else kwargs.get("context")
-                if context is not None:
-                    started = begin(args, context, has_params)
+                # gate.wanted(gate.kind_of(ctx)), inlined: the cached answer first
+                ctx = get_current()
+                last = gate._last
+                kind = last[1] if last[0] is ctx else kind_of(ctx)
+                where = kind & 3
+                if (where == record or (where == root and switches.sql_root_spans)) and (
+                        switches.trace_sqlalchemy
+                        or (kind & flag and switches.sql_trace_on_request)):
+                    context = args[slot] if len(args) > slot else kwargs.get("context")
+                    if context is not None:
+                        started = begin(ctx, args, context, has_params)
             except Exception as exc:
                 _safety.report_failure("SQL span start", exc)
             if started is None:
@@ -130,11 +142,9 @@ class Executor:
 
         return wrapper
 
-    def _begin(self, args: tuple[Any, ...], context: Any, has_params: bool) -> Any:
-        """The span for this cursor call, or None (not wanted, nested, dropped)."""
-        ctx = otel_context.get_current()
-        if not gate.wanted(gate.kind_of(ctx), SWITCHES):
-            return None
+    def _begin(self, ctx: Any, args: tuple[Any, ...], context: Any,
+               has_params: bool) -> Any:
+        """The span for this wanted cursor call, or None (nested, dropped)."""
         if getattr(context, _SPAN, None) is not None:
             return None  # a dialect's override calling its base: one span
         engine = context.root_connection.engine
