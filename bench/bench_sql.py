@@ -344,7 +344,7 @@ def main(quick: bool = False) -> str:
                 label, url, inner, rounds, 200 if db != "sqlite" else 500,
                 11 if quick else 31, kind=kind)
             out += "\n" + text
-    if not quick:
+    if not quick and os.environ.get("OS_TRACE_BENCH_CALLGRIND", "1") != "0":
         from bench import sql_callgrind
         out += sql_callgrind.main(plain_us)
     return out
