@@ -119,6 +119,7 @@ class SQLToggle:
             self._detach()
             self.executor = None
             self.patches = []
+            gate.forget()  # drop the reference to the last context
 
     @staticmethod
     def wanted() -> bool:
