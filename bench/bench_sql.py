@@ -5,15 +5,21 @@ per-statement time over rounds.  Workload: a compiled Core SELECT by primary
 key on a persistent connection (the shape of most OpenStack DB API calls),
 on SQLite in memory and on PostgreSQL (skipped when unreachable).
 
+Each database runs twice: a plain engine, and an engine built by oslo.db's
+enginefacade (it carries listeners of its own, so SQLAlchemy dispatches
+events for each of its statements whatever we do).  The repeatable figures
+are the callgrind instruction counts of :mod:`bench.sql_callgrind`, appended.
+
 Cases
-- plain: no instrumentation at all (our listeners not even registered).
+- plain: no instrumentation at all.
 - ours, off: installed, trace_sqlalchemy and sql_trace_on_request off.
 - ours, off, per-request allowed: trace_sqlalchemy off, sql_trace_on_request
-  on (the default), no flagged request active in the process.
+  on (the default), no flagged request running in the process.
 - ours, off, flagged request: the same, inside a sampled request whose
-  baggage carries os_trace.sql=1 (the statement is recorded).
-- ours, on, unsampled: inside a trace that is not sampled (the per-context
-  gate keeps SQLAlchemy's event dispatch shut: no listener is called).
+  baggage carries os_trace.sql=1 and that our hooks reported running
+  (``_flagged.enter``): the statement is recorded.
+- ours, on, unsampled: inside a trace that is not sampled (the sampler,
+  asked once per context, says drop: the wrapper calls straight through).
 - ours, on, sampled: inside a sampled trace (the span is recorded).
 - contrib: opentelemetry-instrumentation-sqlalchemy, forced onto this
   SQLAlchemy with ``skip_dep_check=True``, on its own engine (``engine=``).
@@ -44,6 +50,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 
 from bench.harness import Result, added, interleave, table
+from os_trace_plugins import _flagged
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.db import attributes, toggle
 
@@ -100,7 +107,8 @@ RESTING = ("plain", "ours, off", "ours, off, per-request allowed")
 
 
 def _run_db(title: str, url: str, inner: int, rounds: int,
-            resting_inner: int = 0, resting_rounds: int = 0) -> str:
+            resting_inner: int = 0, resting_rounds: int = 0, kind: str = "plain",
+            ) -> tuple[str, float]:
     provider = _provider()
     tracer = provider.get_tracer("bench")
     sampled_ctx, unsampled_ctx = _contexts(tracer)
@@ -108,12 +116,18 @@ def _run_db(title: str, url: str, inner: int, rounds: int,
     kw: dict[str, Any] = {"poolclass": sa.pool.StaticPool} if url.startswith("sqlite") else {}
 
     def engine() -> sa.Engine:
+        if kind == "oslo.db":
+            from oslo_db.sqlalchemy import enginefacade
+
+            facade = enginefacade.transaction_context()
+            facade.configure(connection=url)
+            return facade.writer.get_engine()
         return sa.create_engine(url, **kw)
 
     plain_e, floor_e, osp_e, contrib_e = engine(), engine(), engine(), engine()
     all_e = (plain_e, floor_e, osp_e, contrib_e)
     tables = {}
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite"):  # one in-memory database per engine
         for e in all_e:
             tables[id(e)] = _setup_table(e, table_name)
     else:
@@ -170,7 +184,8 @@ def _run_db(title: str, url: str, inner: int, rounds: int,
     def ours_state(installed: bool, always: bool, on_request: bool) -> Callable[[], None]:
         def apply() -> None:
             if installed and not toggle.TOGGLE.installed:
-                toggle.TOGGLE.install(provider.get_tracer("os_trace_plugins.sqlalchemy"))
+                toggle.TOGGLE.install(provider.get_tracer("os_trace_plugins.sqlalchemy"),
+                                      provider)
             if not installed and toggle.TOGGLE.installed:
                 toggle.TOGGLE.uninstall()
             SWITCHES.set("trace_sqlalchemy", always)
@@ -184,13 +199,15 @@ def _run_db(title: str, url: str, inner: int, rounds: int,
               osp: bool = False) -> Callable[[], None]:
         def setup() -> None:
             state()
-            tokens.append(otel_context.attach(ctx))
+            tokens.append((otel_context.attach(ctx), _flagged.enter(ctx)))
             if osp:
                 profiler.init("bench-key")
         return setup
 
     def leave() -> None:
-        otel_context.detach(tokens.pop())
+        token, flagged = tokens.pop()
+        _flagged.leave(flagged)
+        otel_context.detach(token)
         profiler.clean()
 
     off = ours_state(False, False, False)
@@ -245,7 +262,7 @@ def _run_db(title: str, url: str, inner: int, rounds: int,
         out += "\n" + table(
             f"{title}: resting cost, {resting_rounds} short interleaved rounds", resting,
             "plain", notes=_resting_verdict(resting))
-    return out
+    return out, results["plain"].min
 
 
 def _resting_verdict(r: dict[str, Result]) -> list[str]:
@@ -253,8 +270,11 @@ def _resting_verdict(r: dict[str, Result]) -> list[str]:
     lines = []
     for name in RESTING[1:]:
         delta = r[name].min / plain - 1
-        lines.append(f"{name} vs plain: {delta * 100:+.1f}% (target within 2%: "
-                     f"{'met' if delta <= 0.02 else 'NOT met'})")
+        us = r[name].min - plain
+        ok = us <= max(1.0, 0.01 * plain)
+        lines.append(f"{name} vs plain: {us:+.2f} µs, {delta * 100:+.1f}% (target ≤ "
+                     f"max(1 µs, 1%): {'met' if ok else 'NOT met'}; timing noise "
+                     "on this machine exceeds it: the instruction counts decide)")
     return lines
 
 
@@ -275,60 +295,18 @@ def _verdict(r: dict[str, Result]) -> list[str]:
     vs_contrib = ours / contrib if contrib > 0 else float("nan")
     vs_floor = ours / floor if floor > 0 else float("nan")
     return [
-        f"off vs plain: {off * 100:+.1f}% (target within 2%: {mark(off <= 0.02)}; with "
-        "the gate shut both run the identical SQLAlchemy code path, so any difference "
-        "is this run's noise)",
-        f"off with per-request tracing allowed (unflagged request): {per_req * 100:+.1f}% "
-        f"(same 2% target: {mark(per_req <= 0.02)})",
-        f"on, unsampled: {unsampled:+.2f} µs added (target ≤ 8 µs: {mark(unsampled <= 8)}); "
-        f"the per-context gate keeps SQLAlchemy's event dispatch shut for it (that "
-        f"dispatch alone, to two no-op listeners: {dispatch:+.2f} µs)",
+        f"off vs plain: {off * 100:+.1f}% (off runs SQLAlchemy's own, unwrapped "
+        "methods: any difference is this run's noise)",
+        f"off with per-request tracing allowed (unflagged request): {per_req * 100:+.1f}%",
+        f"on, unsampled: {unsampled:+.2f} µs added (target ≤ the dispatch floor + 10%: "
+        f"{mark(unsampled <= 1.1 * dispatch)}; SQLAlchemy's dispatch to two no-op "
+        f"listeners: {dispatch:+.2f} µs)",
         f"flagged request while trace_sqlalchemy is off: {flagged:+.2f} µs added "
         f"({flagged / floor if floor > 0 else float('nan'):.2f} × the floor)",
         f"on, sampled: {ours:.2f} µs added = {vs_contrib:.2f} × contrib's {contrib:.2f} µs "
-        f"(target ≤ 0.6: {mark(vs_contrib <= 0.6)}) = {vs_floor:.2f} × the floor's "
-        f"{floor:.2f} µs (target ≤ 1.3: {mark(vs_floor <= 1.3)})",
+        f"(target < 1: {mark(vs_contrib < 1)}) = {vs_floor:.2f} × the floor's "
+        f"{floor:.2f} µs (target ≤ 1.2: {mark(vs_floor <= 1.2)})",
     ]
-
-
-def _run_watch(inner: int, rounds: int) -> str:
-    """What the flagged-request watch adds to every context attach + detach."""
-    plain_ctx = baggage.set_baggage("other", "x")
-    flagged_ctx = baggage.set_baggage("os_trace.sql", "1")
-    provider = _provider()
-
-    def pair(ctx: Any) -> Callable[[], None]:
-        def run() -> None:
-            otel_context.detach(otel_context.attach(ctx))
-        return run
-
-    def watching(on: bool) -> Callable[[], None]:
-        def apply() -> None:
-            if not toggle.TOGGLE.installed:
-                toggle.TOGGLE.install(provider.get_tracer("os_trace_plugins.sqlalchemy"))
-            SWITCHES.set("trace_sqlalchemy", False)
-            SWITCHES.set("sql_trace_on_request", on)
-            toggle.TOGGLE.apply()
-        return apply
-
-    cases = {"attach + detach, not watched": pair(plain_ctx),
-             "attach + detach, watched, unflagged": pair(plain_ctx),
-             "attach + detach, watched, flagged (gate opens and shuts)": pair(flagged_ctx)}
-    setup = {"attach + detach, not watched": watching(False),
-             "attach + detach, watched, unflagged": watching(True),
-             "attach + detach, watched, flagged (gate opens and shuts)": watching(True)}
-    try:
-        results = interleave(cases, inner=inner, rounds=rounds, setup=setup,
-                             timer=time.process_time)
-    finally:
-        toggle.TOGGLE.uninstall()
-        SWITCHES.set("sql_trace_on_request", True)
-        provider.shutdown()
-    return table("Context attach + detach with the per-request watch", results,
-                 "attach + detach, not watched",
-                 notes=["paid once per attach (a request, a current span), not per "
-                        "statement; the flagged row includes opening and shutting "
-                        "SQLAlchemy's gate, as at the start and end of a flagged request"])
 
 
 def main(quick: bool = False) -> str:
@@ -348,18 +326,27 @@ def main(quick: bool = False) -> str:
         "",
     ]
     out = "\n".join(head) + "\n"
-    out += _run_db("SQLite in memory", "sqlite://", 1000 if quick else 2000, rounds,
-                   500, 11 if quick else 61)
-    out += "\n" + _run_watch(2000 if quick else 10000, rounds)
+    plain_us: dict[tuple[str, str], float] = {}
+    dbs = [("sqlite", "SQLite in memory", "sqlite://", 1000 if quick else 2000)]
     try:
         probe = sa.create_engine(PG_URL)
         with probe.connect():
             pass
         probe.dispose()
+        dbs.append(("postgresql", "PostgreSQL 127.0.0.1 (psycopg2)", PG_URL,
+                    100 if quick else 300))
     except Exception as exc:  # the PostgreSQL table is optional
-        return out + f"\nPostgreSQL not reachable ({type(exc).__name__}): skipped\n"
-    out += "\n" + _run_db("PostgreSQL 127.0.0.1 (psycopg2)", PG_URL,
-                          100 if quick else 300, rounds, 200, 11 if quick else 61)
+        out += f"\nPostgreSQL not reachable ({type(exc).__name__}): skipped\n"
+    for db, title, url, inner in dbs:
+        for kind in ("plain", "oslo.db"):
+            label = title + (", oslo.db enginefacade engine" if kind == "oslo.db" else "")
+            text, plain_us[(db, kind)] = _run_db(
+                label, url, inner, rounds, 200 if db != "sqlite" else 500,
+                11 if quick else 31, kind=kind)
+            out += "\n" + text
+    if not quick and os.environ.get("OS_TRACE_BENCH_CALLGRIND", "1") != "0":
+        from bench import sql_callgrind
+        out += sql_callgrind.main(plain_us)
     return out
 
 

@@ -108,6 +108,11 @@ _sql_opts: list[cfg.Opt] = [
         help="Record SQL statements for a request whose trace carries the "
              "baggage os_trace.sql=1 (set by the API edge for a signed "
              "request that asked for it), even while trace_sqlalchemy is off."),
+    cfg.BoolOpt(
+        "sql_root_spans", default=False, mutable=True,
+        help="Let a SQL statement run outside any trace (a periodic task) "
+             "start a trace of its own. Off by default: such one-statement "
+             "traces flood the backend and explain nothing."),
 ]
 
 # --- drivers: vendor driver wrapper -----------------------------------------

@@ -2,19 +2,26 @@
 
 Loaded by ``os_trace_plugins.setup()`` through the ``os_trace_plugins.hooks``
 entry point ``sqlalchemy`` even while ``trace_sqlalchemy`` is off (the option
-is mutable): instrumenting only starts following the switches, and the
-Engine-class listeners are attached when they are wanted.  The same hook is
-offered to ``opentelemetry-instrument`` as :class:`SQLAlchemyInstrumentor`.
+is mutable).  Instrumenting imports nothing of SQLAlchemy: it registers a
+post-import hook on ``sqlalchemy``, and the Engine-class listeners are
+registered when the service imports it (at once if it already has), then
+attached and detached as the switches say.  The same hook is offered to
+``opentelemetry-instrument`` as :class:`SQLAlchemyInstrumentor`; both go
+through the one shared instance (:func:`os_trace_plugins._hooks.shared`).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import sys
+from typing import Any, ClassVar
+
+from opentelemetry import trace
 
 from os_trace_plugins._hooks import Hook, HookInstrumentor
-from os_trace_plugins.db import toggle
 
 __all__ = ["SQLAlchemyHook", "SQLAlchemyInstrumentor"]
+
+_TOGGLE_MODULE = "os_trace_plugins.db.toggle"
 
 
 class SQLAlchemyHook(Hook):
@@ -22,13 +29,31 @@ class SQLAlchemyHook(Hook):
 
     name: ClassVar[str] = "sqlalchemy"
     option: ClassVar[str | None] = "trace_sqlalchemy"
-    requires: ClassVar[tuple[str, ...]] = ("sqlalchemy",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: whose sampler decides per context (None: the global provider's)
+        self.provider: trace.TracerProvider | None = None
+
+    def instrument(self, conf: Any = None,
+                   tracer_provider: trace.TracerProvider | None = None) -> None:
+        with self._lock:
+            if not self.instrumented:
+                self.provider = tracer_provider
+            super().instrument(conf, tracer_provider)
 
     def _instrument(self) -> None:
-        toggle.TOGGLE.install(self.tracer)
+        self.on_import("sqlalchemy", self._install)
+
+    def _install(self, _module: Any) -> None:
+        from os_trace_plugins.db import toggle  # SQLAlchemy is imported by now
+
+        toggle.TOGGLE.install(self.tracer, self.provider)
 
     def _uninstrument(self) -> None:
-        toggle.TOGGLE.uninstall()
+        toggle = sys.modules.get(_TOGGLE_MODULE)
+        if toggle is not None:  # installed only once SQLAlchemy was imported
+            toggle.TOGGLE.uninstall()  # type: ignore[attr-defined]
 
 
 class SQLAlchemyInstrumentor(HookInstrumentor):

@@ -1,256 +1,179 @@
 """Runtime on/off for every engine of the process, without racing SQLAlchemy.
 
-Listening on the ``sqlalchemy.engine.Engine`` *class* reaches every engine of
-the process, those that exist already (their dispatch reads the class-level
-listener collection at each event) and those created later, including the
-``sync_engine`` behind every ``AsyncEngine`` and the engines oslo.db's
-enginefacade builds: no service code is needed.
+While SQL spans are wanted, the dialects' public ``do_execute``,
+``do_executemany`` and ``do_execute_no_params`` methods are wrapped (core
+:class:`~os_trace_plugins._patching.Patch`, wrapt); otherwise they are not:
+an idle process runs SQLAlchemy's exact uninstrumented code path on every
+engine, including oslo.db's enginefacade engines, whose own listeners make
+SQLAlchemy dispatch events for each statement (class-level event listeners
+of ours would run in that dispatch; these wrappers are not in it).
 
-Why not ``event.listen`` / ``event.remove`` on every switch: SQLAlchemy keeps
-class-level listeners in a deque that each statement iterates, and documents
-that registration must not run while the event is dispatched.  Removing a
-listener while another thread is inside the loop makes that thread's query
-fail with "RuntimeError: deque mutated during iteration" (a stress test of
-4 query threads and 400 switches broke 167 queries).  A SIGHUP must never
-break a query, so the listeners are registered once, at install (service
-start, a configuration step as SQLAlchemy intends), and the switch works on
-SQLAlchemy's *own* gate: the private ``_has_events`` flags that every
-``Connection`` checks before dispatching any event (``Engine._has_events``
-for connection events, ``Dialect._has_events`` for ``handle_error``; relied
-upon for SQLAlchemy 2.0 and 2.1).
+Why not SQLAlchemy's events and ``event.listen`` / ``event.remove`` on each
+switch: SQLAlchemy keeps listeners in deques that each statement iterates;
+changing one while another thread dispatches breaks that thread's statement
+("RuntimeError: deque mutated during iteration").  Wrapping and unwrapping a
+method is one class attribute assignment, atomic: a statement already inside
+the old method finishes in it, the next one sees the new one.  A span started
+just before a switch-off ends when its call returns, as always.
 
-Detached, both class flags are a plain ``False``: a statement on an engine
-without listeners of its own runs the exact code path of an uninstrumented
-process (no listener is called at all); an engine that carries its own
-instance-level listeners (oslo.db's, for instance) calls ours, which return
-after one attribute check.  Attached, the class flags become the per-context
-gate of :mod:`.gate`, a descriptor that answers, per read, the instance's own
-flag or whether the current OpenTelemetry context would get a span (not
-inside an unsampled trace; ``trace_sqlalchemy`` on, or the baggage flag
-permitted), so a statement in an unsampled trace skips SQLAlchemy's event
-dispatch as well.  Installing or removing the descriptor is one class
-attribute assignment, atomic: no statement can fail because of it.  The gate
-is never narrowed while someone else has class-level Engine or Dialect
-listeners (they would be silenced): that class then keeps the plain ``True``
-flag, attached or not, and ours return after the same check.
+The wrapped methods: ``DefaultDialect``'s three, plus the ``do_executemany``
+overrides of the bundled dialects (psycopg2, mysqldb and so pymysql, pyodbc,
+cx_oracle), each wrapped once its module is imported.  A third-party dialect
+overriding ``do_execute*`` without calling its base gets no spans (limit in
+docs/sql.md).
 
-Attached while SQL spans are wanted: ``trace_sqlalchemy`` on, or
-``sql_trace_on_request`` permitting per-request tracing *and* a request
-flagged with the baggage ``os_trace.sql=1`` being active in the process
-(:mod:`.watch` notices those; the gate and the listener then check the
-baggage of each statement's context).  The switches are followed through
-:data:`~os_trace_plugins._switches.SWITCHES` (``conf.mutate_config_files()``,
-SIGHUP, or :func:`set_sql_tracing` from code).  When it detaches, spans of
-statements still running are ended (marked ``os_trace.sql.cut_short``) so
-none is left unended.
+Attached while ``trace_sqlalchemy`` is on, or while ``sql_trace_on_request``
+permits it *and* a request flagged with the baggage ``os_trace.sql=1`` runs in
+the process (our WSGI and RPC hooks report those to
+:mod:`os_trace_plugins._flagged`, which calls us on 0 -> 1 and 1 -> 0).
+The switches are followed through
+:data:`~os_trace_plugins._switches.SWITCHES` (SIGHUP or
+:func:`os_trace_plugins.db.set_sql_tracing`).  Nothing here raises into its
+caller: failures are logged once.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import event
-from sqlalchemy.engine import Dialect, Engine
 
+from os_trace_plugins import _flagged, _safety
+from os_trace_plugins._patching import Patch, when_imported
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins._version import __version__
 from os_trace_plugins.db import attributes, gate
-from os_trace_plugins.db.listeners import Listeners
-from os_trace_plugins.db.watch import WATCH
+from os_trace_plugins.db.execute import Executor
 
-__all__ = ["SQLToggle", "TOGGLE", "set_sql_tracing", "reset"]
+__all__ = ["SQLToggle", "TOGGLE", "TARGETS", "reset"]
 
 LOG = logging.getLogger(__name__)
 
-# removal order: stop new spans first, then the ones that end them
-_EVENTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("before_cursor_execute", {"retval": True}),
-    ("after_cursor_execute", {}),
-    ("handle_error", {}),
-    ("rollback", {}),
+#: (module, "Class.method", which Executor wrapper)
+TARGETS: tuple[tuple[str, str, str], ...] = (
+    ("sqlalchemy.engine.default", "DefaultDialect.do_execute", "do_execute"),
+    ("sqlalchemy.engine.default", "DefaultDialect.do_executemany", "do_executemany"),
+    ("sqlalchemy.engine.default", "DefaultDialect.do_execute_no_params",
+     "do_execute_no_params"),
+    ("sqlalchemy.dialects.postgresql.psycopg2", "PGDialect_psycopg2.do_executemany",
+     "do_executemany"),
+    ("sqlalchemy.dialects.mysql.mysqldb", "MySQLDialect_mysqldb.do_executemany",
+     "do_executemany"),
+    ("sqlalchemy.dialects.mssql.pyodbc", "MSDialect_pyodbc.do_executemany",
+     "do_executemany"),
+    ("sqlalchemy.dialects.oracle.cx_oracle", "OracleDialect_cx_oracle.do_executemany",
+     "do_executemany"),
 )
 
 
 class SQLToggle:
-    """Owns the class-level listeners and attaches them as the switches say."""
+    """Owns the wrappers and applies them as the switches say."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self.listeners: Listeners | None = None
+        self.executor: Executor | None = None
+        self.patches: list[Patch] = []
         self.attached = False
-        self._registered = False
-        self._ours: set[int] = set()
-        self._subscribed = False
+        self._cancels: list[Callable[[], None]] = []
 
     @property
     def installed(self) -> bool:
-        return self.listeners is not None
+        return self.executor is not None
 
-    def install(self, tracer: trace.Tracer) -> None:
-        """Follow the switches with listeners that use ``tracer``."""
+    def install(self, tracer: trace.Tracer, provider: Any = None) -> None:
+        """Follow the switches with wrappers that use ``tracer``; the sampler
+        of ``provider`` (None: the global provider) decides per context."""
         with self._lock:
-            self._detach()
-            self._unregister()
-            self.listeners = Listeners(tracer)
-            # registered now, at install (a configuration step, as SQLAlchemy
-            # requires); the switches only ever flip the gate afterwards
-            self._register()
-            self._close_gate()
-            if not self._subscribed:
-                SWITCHES.subscribe("trace_sqlalchemy", self._on_switch)
-                SWITCHES.subscribe("sql_trace_on_request", self._on_switch)
-                SWITCHES.subscribe("sql_max_statement_length",
-                                   attributes.clear_statement_caches)
-                self._subscribed = True
-            self._sync_watch()
+            if self.installed:
+                self.uninstall()
+            gate.set_provider(provider)
+            self.executor = Executor(tracer)
+            self.patches = [Patch(module, path, getattr(self.executor, which))
+                            for module, path, which in TARGETS]
+            for module in sorted({p.module for p in self.patches}):
+                if module not in sys.modules:  # a dialect loaded later
+                    self._cancels.append(when_imported(module, self._late_import))
+            SWITCHES.subscribe("trace_sqlalchemy", self._on_switch)
+            SWITCHES.subscribe("sql_trace_on_request", self._on_switch)
+            SWITCHES.subscribe("sql_max_statement_length",
+                               attributes.clear_statement_caches)
+            _flagged.subscribe(self._on_flagged)
             self.apply()
 
     def uninstall(self) -> None:
-        """Detach and stop following the switches."""
+        """Unwrap and stop following the switches."""
         with self._lock:
-            if self._subscribed:
-                SWITCHES.unsubscribe("trace_sqlalchemy", self._on_switch)
-                SWITCHES.unsubscribe("sql_trace_on_request", self._on_switch)
-                SWITCHES.unsubscribe("sql_max_statement_length",
-                                     attributes.clear_statement_caches)
-                self._subscribed = False
-            WATCH.stop()
+            if not self.installed:
+                return
+            SWITCHES.unsubscribe("trace_sqlalchemy", self._on_switch)
+            SWITCHES.unsubscribe("sql_trace_on_request", self._on_switch)
+            SWITCHES.unsubscribe("sql_max_statement_length",
+                                 attributes.clear_statement_caches)
+            _flagged.unsubscribe(self._on_flagged)
+            cancels, self._cancels = self._cancels, []
+            for cancel in cancels:
+                cancel()
             self._detach()
-            self._unregister()
-            self.listeners = None
+            self.executor = None
+            self.patches = []
+            gate.forget()  # drop the reference to the last context
 
     @staticmethod
     def wanted() -> bool:
         return bool(SWITCHES.trace_sqlalchemy or (
-            SWITCHES.sql_trace_on_request and WATCH.any_active))
-
-    def _sync_watch(self) -> None:
-        if SWITCHES.sql_trace_on_request:
-            WATCH.start(self.apply)
-        else:
-            WATCH.stop()
+            SWITCHES.sql_trace_on_request and _flagged.running() > 0))
 
     def apply(self) -> None:
-        """Attach or detach to match the current switches."""
+        """Wrap or unwrap to match the current switches; never raises."""
         with self._lock:
-            if self.listeners is None:
+            if not self.installed:
                 return
-            if self.wanted():
-                if not self.attached:
+            try:
+                if self.wanted():
                     self._attach()
-            else:
-                self._detach()
-
-    def _on_switch(self, old: Any, new: Any) -> None:
-        with self._lock:
-            if self.listeners is None:
-                return
-            self._sync_watch()
-            self.apply()
-        LOG.info("os_trace_plugins: SQL listeners %s (trace_sqlalchemy=%s, "
-                 "sql_trace_on_request=%s)", "active" if self.attached else "inactive",
-                 SWITCHES.trace_sqlalchemy, SWITCHES.sql_trace_on_request)
-
-    def _register(self) -> None:
-        """Register the listeners once (install time) and remember which are ours."""
-        if self._registered or self.listeners is None:
-            return
-        before = _class_listeners()
-        done = []
-        try:
-            for name, kw in _EVENTS:
-                event.listen(Engine, name, getattr(self.listeners, name), **kw)
-                done.append(name)
-        except Exception:
-            for name in done:
-                event.remove(Engine, name, getattr(self.listeners, name))
-            raise
-        self._ours = {id(fn) for fn in _class_listeners()} - {id(fn) for fn in before}
-        self._registered = True
-
-    def _unregister(self) -> None:
-        if not self._registered or self.listeners is None:
-            return
-        self._close_gate()
-        for name, _ in _EVENTS:
-            fn = getattr(self.listeners, name)
-            if event.contains(Engine, name, fn):
-                event.remove(Engine, name, fn)
-        self._registered = False
-        self._ours = set()
-        self._close_gate()  # event.remove leaves the flags set
+                else:
+                    self._detach()
+            except Exception as exc:
+                _safety.report_failure("switching SQL tracing", exc)
 
     def _attach(self) -> None:
-        self._register()
-        if self.listeners is not None:
-            self.listeners.active = True
-        for cls in (Engine, Dialect):
-            # a plain False flag means no foreign class-level listener: SQLAlchemy
-            # sets it True on every listen, and _close_gate only writes False
-            # after checking (saves the census at the start of each flagged request)
-            plain_false = cls.__dict__.get("_has_events") is False
-            gate.open_gate(cls, foreign=not plain_false and bool(self._foreign(cls)))
+        if self.attached:
+            return
         self.attached = True
+        for p in self.patches:
+            if p.module in sys.modules:  # never registers an import hook per switch
+                p.apply()
 
     def _detach(self) -> None:
         if not self.attached:
             return
         self.attached = False
-        if self.listeners is not None:
-            self.listeners.active = False
-        self._close_gate()
-        if self.listeners is not None:
-            cut = self.listeners.end_all("tracing switched off")
-            if cut:
-                LOG.info("os_trace_plugins: %d SQL span(s) of running statements "
-                         "ended early because SQL tracing was switched off", cut)
+        for p in self.patches:
+            _safety.safe_call(f"unwrapping {p.module}.{p.path}", p.remove)
 
-    def _foreign(self, cls: type) -> list[Any]:
-        return [fn for fn in _class_listeners((cls,)) if id(fn) not in self._ours]
+    def _late_import(self, module: Any) -> None:
+        with self._lock:
+            if self.attached:
+                for p in self.patches:
+                    if p.module == module.__name__:
+                        p.apply()
 
-    def _close_gate(self) -> None:
-        """Let SQLAlchemy skip dispatch again, unless someone else listens class-wide."""
-        for cls in (Engine, Dialect):
-            foreign = bool(self._foreign(cls))
-            if foreign:
-                LOG.debug("os_trace_plugins: other class-level SQLAlchemy listeners on "
-                          "%s; its gate stays open (our listeners return at once)",
-                          cls.__name__)
-            gate.shut_gate(cls, foreign)
+    def _on_flagged(self, active: bool) -> None:
+        self.apply()
 
-
-def _class_listeners(classes: tuple[type, ...] = (Engine, Dialect)) -> list[Any]:
-    """Every class-level listener on Engine (connection events) and Dialect."""
-    found: list[Any] = []
-    for cls in classes:
-        dispatch = cls.dispatch  # type: ignore[attr-defined]
-        for name in dispatch._event_names:
-            clslevel = getattr(getattr(dispatch, name, None), "_clslevel", None)
-            if clslevel is not None:
-                found.extend(clslevel.get(cls, ()))
-    return found
+    def _on_switch(self, old: Any, new: Any) -> None:
+        self.apply()
+        LOG.info("os_trace_plugins: SQL spans %s (trace_sqlalchemy=%s, "
+                 "sql_trace_on_request=%s)", "wanted" if self.attached else "off",
+                 SWITCHES.trace_sqlalchemy, SWITCHES.sql_trace_on_request)
 
 
 TOGGLE = SQLToggle()
 
 
-def set_sql_tracing(on: bool) -> None:
-    """Switch SQL spans on or off for every engine of the process, from code.
-
-    Same effect as flipping ``[profiler] trace_sqlalchemy`` and sending SIGHUP.
-    Works before :func:`os_trace_plugins.setup` too (spans then go to the
-    global tracer provider).
-    """
-    with TOGGLE._lock:
-        if not TOGGLE.installed:
-            TOGGLE.install(trace.get_tracer("os_trace_plugins.sqlalchemy", __version__))
-        SWITCHES.set("trace_sqlalchemy", bool(on))
-        TOGGLE.apply()
-
-
 def reset() -> None:
-    """Detach everything (tests, shutdown)."""
+    """Unwrap everything (tests, shutdown)."""
     TOGGLE.uninstall()

@@ -9,11 +9,11 @@ from typing import Any
 from unittest import mock
 
 import sqlalchemy as sa
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from os_trace_plugins.db import attributes, listeners, toggle
-from tests.sql_helpers import SQLTestCase, attached
+from os_trace_plugins.db import attributes, execute, set_sql_tracing, toggle
+from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
 
 def _engine() -> sa.Engine:
@@ -27,7 +27,8 @@ class ListenerTest(SQLTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.engine = _engine()  # created before we attach: existing engines count
-        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False,
+                     sql_root_spans=True)
 
     def test_one_client_span_per_statement_child_of_current_never_current(self) -> None:
         seen: list[Any] = []
@@ -104,7 +105,6 @@ class ListenerTest(SQLTestCase):
         self.assertEqual(span.status.status_code, StatusCode.ERROR)
         self.assertEqual(span.attributes["error.type"], "sqlite3.OperationalError")
         self.assertEqual([e.name for e in span.events], ["exception"])
-        self.assertEqual(toggle.TOGGLE.listeners.open, {})
 
     def test_transaction_rolled_back_after_error(self) -> None:
         with self.assertRaises(sa.exc.IntegrityError):
@@ -135,7 +135,7 @@ class ListenerTest(SQLTestCase):
             conn.exec_driver_sql("SELECT 1")
         self.assertEqual(len(self.sql_spans()), 1)
 
-    def test_failure_inside_listener_leaves_query_and_result_unchanged(self) -> None:
+    def test_failure_inside_our_wrapper_leaves_query_and_result_unchanged(self) -> None:
         with mock.patch.object(attributes.EngineInfo, "entry",
                                side_effect=RuntimeError("bug in before")):
             with self.engine.begin() as conn:
@@ -155,9 +155,9 @@ class ListenerTest(SQLTestCase):
                 raise ValueError("bug in end")
 
         exploding_tracer = mock.Mock(start_span=lambda *a, **k: Exploding())
-        toggle.TOGGLE.install(exploding_tracer)  # re-registers with the broken tracer
+        toggle.TOGGLE.install(exploding_tracer)  # re-wraps with the broken tracer
         self.bind(trace_sqlalchemy_parameters=True)
-        with mock.patch.object(listeners, "_parameters", side_effect=KeyError("p")):
+        with mock.patch.object(execute, "_parameters", side_effect=KeyError("p")):
             with self.engine.begin() as conn:
                 got = conn.execute(sa.text("SELECT name FROM item WHERE name = :n"),
                                    {"n": "z"}).all()
@@ -166,22 +166,37 @@ class ListenerTest(SQLTestCase):
         self.assertIn("missing_table", str(caught.exception))
         self.assertEqual(got, [("z",)])
 
-    def test_span_left_open_by_a_skipped_handle_error_is_ended(self) -> None:
+    def test_skip_user_error_events_still_ends_the_span_with_the_error(self) -> None:
         with self.engine.connect() as conn:
             with self.assertRaises(sa.exc.OperationalError):
                 conn.execution_options(skip_user_error_events=True).exec_driver_sql(
                     "SELECT * FROM missing_table")
-            conn.rollback()
         (span,) = self.sql_spans()
-        self.assertEqual(span.attributes["error.type"], "abandoned")
-        self.assertEqual(toggle.TOGGLE.listeners.open, {})
+        self.assertEqual(span.attributes["error.type"], "sqlite3.OperationalError")
+        self.assertIsNotNone(span.end_time)
+
+    def test_switching_off_mid_statement_still_ends_its_span(self) -> None:
+        seen: list[bool] = []
+
+        @sa.event.listens_for(self.engine, "after_cursor_execute")
+        def switch_off(*_: Any) -> None:  # runs after the cursor call, span still open
+            set_sql_tracing(False)
+            seen.append(attached())
+
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 'cut'")
+            conn.exec_driver_sql("SELECT 'after'")
+        self.assertEqual(seen, [False, False])
+        self.assertEqual([s.attributes["db.query.text"] for s in self.sql_spans()],
+                         ["SELECT 'cut'"])
+        self.assertIsNotNone(self.sql_spans()[0].end_time)
 
     def test_switching_off_detaches_and_ends_running_spans(self) -> None:
         self.assertTrue(attached())
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
             self.bind(trace_sqlalchemy=False)
-            toggle.set_sql_tracing(False)
+            set_sql_tracing(False)
             self.assertFalse(attached())
             conn.exec_driver_sql("SELECT 2")
         self.assertEqual(len(self.sql_spans()), 1)
@@ -193,14 +208,10 @@ class PerRequestTest(SQLTestCase):
         self.engine = _engine()
 
     def _query(self, flagged: bool) -> None:
-        token = self.with_baggage("os_trace.sql", "1") if flagged else None
-        try:
-            with self.tracer.start_as_current_span("request"):
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("SELECT 1")
-        finally:
-            if token is not None:
-                __import__("opentelemetry.context").context.detach(token)
+        ctx = baggage.set_baggage("os_trace.sql", "1" if flagged else "0")
+        with flagged_request(ctx), self.tracer.start_as_current_span("request"):
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
 
     def test_flagged_request_traced_while_trace_sqlalchemy_off(self) -> None:
         self.install(trace_sqlalchemy=False, sql_trace_on_request=True)
@@ -222,7 +233,8 @@ class AsyncEngineTest(SQLTestCase):
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine("sqlite+aiosqlite://")  # before attaching
-        self.install(trace_sqlalchemy=True, sql_trace_on_request=False)
+        self.install(trace_sqlalchemy=True, sql_trace_on_request=False,
+                     sql_root_spans=True)
 
         async def work() -> list[Any]:
             with self.tracer.start_as_current_span("task"):
@@ -244,4 +256,3 @@ class AsyncEngineTest(SQLTestCase):
         for span in spans:
             self.assertChildOf(span, self.span("task"))
         self.assertEqual(spans[-1].status.status_code, StatusCode.ERROR)
-        self.assertEqual(toggle.TOGGLE.listeners.open, {})
