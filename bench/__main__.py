@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("areas", nargs="*", help="areas to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="instruction counts instead of times (areas that have them)")
     parser.add_argument("--write", action="store_true",
                         help="write docs/bench/<area>.md")
     args = parser.parse_args(argv)
@@ -30,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown area {area!r}; known: {', '.join(found)}", file=sys.stderr)
             return 2
         module = importlib.import_module(f"bench.bench_{area}")
-        text = module.main(quick=args.quick)
+        if args.callgrind and not hasattr(module, "callgrind"):
+            print(f"area {area!r} has no instruction counts; timing it", file=sys.stderr)
+        text = (module.callgrind() if args.callgrind and hasattr(module, "callgrind")
+                else module.main(quick=args.quick))
         print(text)
         if args.write:
             out = here.parent / "docs" / "bench" / f"{area}.md"

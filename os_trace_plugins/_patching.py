@@ -160,7 +160,11 @@ class Patch:
             return
         original = handle.__wrapped__
         current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
-        if current is not handle:
+        # A foreign unwrap that read the attribute through the class puts back
+        # our wrapper bound to the class (wrapt binds on access): still ours.
+        rebound = (isinstance(current, wrapt.BoundFunctionWrapper)
+                   and getattr(current, "__wrapped__", None) is original)
+        if current is not handle and not rebound:
             LOG.debug("os_trace_plugins: %s.%s was wrapped again after us; our wrapper "
                       "stays in the chain, inert", self.module, self.path)
             return

@@ -119,6 +119,18 @@ class TestPatch(unittest.TestCase):
         self.assertEqual(module.function(3), 30)
         self.assertEqual([c[0] for c in calls], ["ours", "theirs"])
 
+    def test_ours_put_back_bound_by_a_foreign_unwrap_is_still_removed(self) -> None:
+        module = self.imported()
+        original = module.Service.__dict__["call"]
+        ours = Patch(self.name, "Service.call", recorder([]))
+        ours.apply()
+        theirs = wrapt.FunctionWrapper(module.Service.call, recorder([], "theirs"))
+        module.Service.call = theirs
+        # what contrib's unwrap does: read through the class, put __wrapped__ back
+        module.Service.call = module.Service.call.__wrapped__
+        ours.remove()
+        self.assertIs(module.Service.__dict__["call"], original)
+
     def test_cancelled_before_the_import_never_applies(self) -> None:
         calls: list[Any] = []
         patch = Patch(self.name, "function", recorder(calls))
