@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 
-WATCHED = ("oslo_messaging", "oslo_service", "eventlet", "sqlalchemy", "osprofiler")
+WATCHED = ("oslo_messaging", "oslo_service", "eventlet", "sqlalchemy", "osprofiler",
+           "futurist", "requests", "stevedore", "cheroot", "pecan", "flask")
 EARLY = sorted(m for m in WATCHED if m in sys.modules)
 
 

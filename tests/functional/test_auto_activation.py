@@ -18,7 +18,8 @@ from tests.auto_env import otel_env, run_instrumented, stored_spans
 from tests.base import write_config
 
 SERVICE = os.path.join(os.path.dirname(__file__), "auto_service.py")
-OURS = "os_trace_plugins,os_trace_plugins_rpc,os_trace_plugins_sqlalchemy"
+OURS = ("os_trace_plugins,os_trace_plugins_rpc,os_trace_plugins_sqlalchemy,"
+        "os_trace_plugins_threads,os_trace_plugins_wsgi_servers")
 
 
 class AutoCase(unittest.TestCase):
@@ -62,8 +63,8 @@ class TestActivation(AutoCase):
 
     def test_our_activation_imports_nothing_before_the_program(self) -> None:
         conf = self.conf()
-        with_ours, _ = self.run_service(conf, disabled="os_trace_plugins_rpc,"
-                                        "os_trace_plugins_sqlalchemy")
+        # every instrumentor of ours: activation, RPC, SQL, threads, WSGI servers
+        with_ours, _ = self.run_service(conf)
         without, _ = self.run_service(conf, disabled=OURS)
         # whatever the peers' pre-instrument hook imports is in both
         self.assertEqual(with_ours["early"], without["early"])
