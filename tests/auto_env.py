@@ -20,10 +20,13 @@ from typing import Any
 
 from os_trace_plugins.store.reader import StoreReader
 
-__all__ = ["BIN", "instrument_cmd", "otel_env", "run_instrumented", "stored_spans"]
+__all__ = ["BIN", "OURS", "instrument_cmd", "otel_env", "run_instrumented", "stored_spans"]
 
 BIN = os.path.dirname(sys.executable)
 PEERS = "oslo_messaging,oslo_service,sqlalchemy"
+#: every opentelemetry_instrumentor entry point of ours: disabled, the run is "without us"
+OURS = ("os_trace_plugins,os_trace_plugins_rpc,os_trace_plugins_sqlalchemy,"
+        "os_trace_plugins_threads,os_trace_plugins_wsgi_servers")
 
 
 def instrument_cmd(*argv: str, layers: int = 1) -> list[str]:

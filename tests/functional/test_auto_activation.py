@@ -14,12 +14,10 @@ import tempfile
 import unittest
 from typing import Any
 
-from tests.auto_env import otel_env, run_instrumented, stored_spans
+from tests.auto_env import OURS, otel_env, run_instrumented, stored_spans
 from tests.base import write_config
 
 SERVICE = os.path.join(os.path.dirname(__file__), "auto_service.py")
-OURS = ("os_trace_plugins,os_trace_plugins_rpc,os_trace_plugins_sqlalchemy,"
-        "os_trace_plugins_threads,os_trace_plugins_wsgi_servers")
 
 
 class AutoCase(unittest.TestCase):

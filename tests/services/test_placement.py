@@ -27,12 +27,11 @@ from typing import Any
 
 import pytest
 
-from tests.auto_env import instrument_cmd, otel_env, stored_spans
+from tests.auto_env import OURS, instrument_cmd, otel_env, stored_spans
 from tests.services import MARIADB_URL, require_service
 
 pytestmark = pytest.mark.services
 SERVER = os.path.join(os.path.dirname(__file__), "placement-api")
-OURS = "os_trace_plugins,os_trace_plugins_rpc,os_trace_plugins_sqlalchemy"
 HEADERS = {"X-Auth-Token": "admin", "OpenStack-API-Version": "placement 1.39",
            "Content-Type": "application/json", "Accept": "application/json"}
 
