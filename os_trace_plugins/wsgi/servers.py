@@ -29,7 +29,13 @@ has routed, the template of the route (:func:`.attributes.pecan_template`)
 goes into ``environ["os_trace.route"]``, so the span reads
 ``GET /v1/nodes/{node_ident}``; and ``flask.app.Flask.dispatch_request``,
 where Flask's matched ``url_rule`` is known (Flask empties
-``environ["werkzeug.request"]`` when the request ends, before our span does).
+``environ["werkzeug.request"]`` when the request ends, before our span does);
+and ``routes.mapper.Mapper.match``: apps that match with python-routes
+themselves instead of through ``RoutesMiddleware`` (placement's handler calls
+``mapper.match(environ=environ)``) never put ``routes.route`` in the environ,
+so a ``match`` given an environ is answered through the public
+``Mapper.routematch`` (the same ``_match``, the same result dict) and the
+matched route's template is noted.
 """
 
 from __future__ import annotations
@@ -116,6 +122,26 @@ def _dispatch_request(wrapped: Callable[..., Any], instance: Any, args: tuple[An
     return wrapped(*args, **kwargs)
 
 
+def _record_routes_route(environ: dict[str, Any], route: Any) -> None:
+    path = getattr(route, "routepath", None)
+    if isinstance(path, str) and path:
+        environ[ROUTE_ENVIRON_KEY] = normalize_route(path, "routes")
+
+
+def _routes_match(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    """``Mapper.match(url=None, environ=None)``: same answer, route noted."""
+    environ = kwargs.get("environ", args[1] if len(args) > 1 else None)
+    if type(environ) is not dict or getattr(instance, "debug", True):
+        return wrapped(*args, **kwargs)  # debug mode returns a triple: leave it alone
+    found = instance.routematch(*args, **kwargs)
+    if found is None:
+        return None
+    result, route = found
+    _safety.safe_call("wsgi servers (routes route)", _record_routes_route, environ, route)
+    return result
+
+
 class WSGIServersHook(Hook):
     """Wrap the application handed to WSGI servers; name pecan's routes."""
 
@@ -129,6 +155,7 @@ class WSGIServersHook(Hook):
                    _wrap_arg(0, "application"))
         self.patch("pecan.core", "PecanBase.find_controller", _find_controller)
         self.patch("flask.app", "Flask.dispatch_request", _dispatch_request)
+        self.patch("routes.mapper", "Mapper.match", _routes_match)
 
 
 class WSGIServersInstrumentor(HookInstrumentor):

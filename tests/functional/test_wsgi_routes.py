@@ -145,6 +145,31 @@ class RoutesTest(TestCase):
                          "/flavors/{flavor_id}/os-extra_specs")
 
 
+    def test_routes_matched_by_the_app_itself(self) -> None:
+        """placement's handler: mapper.match(environ=...) with no RoutesMiddleware."""
+        mapper = routes.Mapper()
+        mapper.connect("/resource_providers/{uuid}", action="show")
+        mapper.connect("/resource_providers", action="list")
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            result = mapper.match(environ=environ)
+            status = "200 OK" if result is not None else "404 Not Found"
+            start_response(status, [("Content-Type", "text/plain")])
+            return [repr(result).encode()]
+
+        self.assertRoute(self.call(app, "GET", "/resource_providers/ab12"),
+                         "GET /resource_providers/{uuid}", "/resource_providers/{uuid}")
+        self.assertRoute(self.call(app, "GET", "/resource_providers"),
+                         "GET /resource_providers", "/resource_providers")
+        self.assertRoute(self.call(app, "GET", "/nowhere"), "GET", None)
+        # the app's answer is the one plain python-routes gives
+        self.assertEqual(mapper.match("/resource_providers/x"),
+                         {"action": "show", "uuid": "x"})
+        self.assertEqual(mapper.match(environ={"PATH_INFO": "/resource_providers/y"}),
+                         {"action": "show", "uuid": "y"})
+        self.assertIsNone(mapper.match(environ={"PATH_INFO": "/nowhere"}))
+
+
 class NormalizeTest(TestCase):
     """Every router's variable syntax is written ``{name}``."""
 

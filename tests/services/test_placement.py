@@ -173,6 +173,11 @@ class TestPlacement(unittest.TestCase):
             return
         edges = [s for s in spans if s["kind"] == "SERVER"]
         self.assertEqual(len(edges), 2, [s["name"] for s in spans])
+        # route-named: placement matches with python-routes itself
+        self.assertEqual(sorted(s["name"] for s in edges),
+                         ["GET /resource_providers", "POST /resource_providers"])
+        self.assertEqual({s["attributes"].get("http.route") for s in edges},
+                         {"/resource_providers"})
         for edge in edges:  # one trace per request, its SQL inside it
             inside = [s for s in sql if s["trace_id"] == edge["trace_id"]]
             self.assertTrue(inside, edge["name"])
