@@ -20,7 +20,7 @@ read and the call-through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from os_trace_plugins._hooks import Hook
     from os_trace_plugins._patching import Wrapper
 
-__all__ = ["make_send", "begin_send", "end_span", "with_ctxt", "sent_parts"]
+__all__ = ["make_send", "producer_wrapper", "begin_send", "end_span", "with_ctxt", "sent_parts"]
 
 _CALL, _CAST = SpanKind.CLIENT, SpanKind.PRODUCER
 
@@ -129,26 +129,43 @@ def _begin(hook: Hook, transport: Any, args: tuple[Any, ...], kwargs: dict[str, 
     return span, args, kwargs
 
 
-def make_send(hook: Hook) -> Wrapper:
-    """The ``Transport._send`` wrapper (wrapt signature) of ``hook``."""
+#: ``begin(hook, transport, args, kwargs) -> (span or None, args, kwargs)``
+Begin = Callable[["Hook", Any, tuple[Any, ...], dict[str, Any]],
+                 tuple[Span | None, tuple[Any, ...], dict[str, Any]]]
+
+
+def producer_wrapper(hook: Hook, switch: str, begin: Begin, where: str) -> Wrapper:
+    """A wrapt wrapper for a producer-side transport method (RPC send, notify).
+
+    ``switch`` names the live ``[profiler]`` option that turns it on; ``begin``
+    starts the span and returns the arguments to send (the carrier in the
+    context).  The transport's own call is made outside the guard, and the
+    span ends with its outcome.
+    """
+    failed, ended = where, f"{where} (end)"
 
     def send(wrapped: Any, instance: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        if not SWITCHES.trace_rpc:
+        if not getattr(SWITCHES, switch):
             return wrapped(*args, **kwargs)
         span: Span | None = None
         try:
-            span, args, kwargs = _begin(hook, instance, args, kwargs)
+            span, args, kwargs = begin(hook, instance, args, kwargs)
         except Exception as exc:
-            _safety.report_failure("rpc caller hook", exc)
+            _safety.report_failure(failed, exc)
         if span is None:
             return wrapped(*args, **kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _safety.safe_call("rpc caller hook (end)", end_span, span, exc)
+            _safety.safe_call(ended, end_span, span, exc)
             raise
-        _safety.safe_call("rpc caller hook (end)", end_span, span, None)
+        _safety.safe_call(ended, end_span, span, None)
         return result
 
     return send
+
+
+def make_send(hook: Hook) -> Wrapper:
+    """The ``Transport._send`` wrapper (wrapt signature) of ``hook``."""
+    return producer_wrapper(hook, "trace_rpc", _begin, "rpc caller hook")

@@ -25,7 +25,12 @@ from opentelemetry.trace import Link, Span, SpanKind
 from os_trace_plugins import _flagged, _safety
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
-from os_trace_plugins.rpc.client import begin_send, end_span, sent_parts, with_ctxt
+from os_trace_plugins.rpc.client import (
+    begin_send,
+    producer_wrapper,
+    sent_parts,
+    with_ctxt,
+)
 from os_trace_plugins.rpc.server import Started, begin_receive, end_receive, enter, resume
 
 if TYPE_CHECKING:
@@ -76,27 +81,8 @@ def _begin_send(hook: Hook, transport: Any, args: tuple[Any, ...],
 
 def make_send_notification(hook: Hook) -> Wrapper:
     """The ``Transport._send_notification`` wrapper (wrapt signature)."""
-
-    def send_notification(wrapped: Any, instance: Any, args: tuple[Any, ...],
-                          kwargs: dict[str, Any]) -> Any:
-        if not SWITCHES.trace_notifications:
-            return wrapped(*args, **kwargs)
-        span: Span | None = None
-        try:
-            span, args, kwargs = _begin_send(hook, instance, args, kwargs)
-        except Exception as exc:
-            _safety.report_failure("notification producer hook", exc)
-        if span is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _safety.safe_call("notification producer hook (end)", end_span, span, exc)
-            raise
-        _safety.safe_call("notification producer hook (end)", end_span, span, None)
-        return result
-
-    return send_notification
+    return producer_wrapper(hook, "trace_notifications", _begin_send,
+                            "notification producer hook")
 
 
 def _begin_one(hook: Hook, incoming: Any) -> Started:
