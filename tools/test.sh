@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 . tools/venv.sh
 echo "== headless Chromium and Graphviz for the HTML/DOT report tests"
 bash tools/install-chromium.sh
-echo "== installing os_trace_plugins[test,bench,grpc]"
-pip_install -e '.[test,bench,grpc]'
+echo "== installing os_trace_plugins[test,services,bench,grpc]"
+pip_install -e '.[test,services,bench,grpc]'
 echo "== ruff"
 "$VENV/bin/ruff" check os_trace_plugins tests bench
 echo "== mypy"
