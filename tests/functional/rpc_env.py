@@ -19,21 +19,31 @@ from oslo_config import cfg
 from oslo_context import context as oslo_context
 from oslo_messaging import server as om_server
 from oslo_messaging._metrics import client as om_metrics
-from oslo_messaging._tracing import client as om_tracing
+
+try:  # oslo.messaging 18 and later: the built-in [oslo_messaging_tracing]
+    from oslo_messaging._tracing import client as om_tracing
+except ImportError:  # the oldest supported release (14.0) has none
+    om_tracing = None
 
 from os_trace_plugins._hooks import shared
 from os_trace_plugins.rpc.hook import RPCHook
 from os_trace_plugins.rpc.notify_hook import NotificationHook
 from tests.base import TestCase
 
-__all__ = ["RPCTestCase", "ContextSerializer", "StrictSerializer", "StrictContext",
+#: whether this oslo.messaging has its own tracing (18.x); the coexistence tests need it
+HAS_BUILTIN_TRACING = om_tracing is not None
+NO_BUILTIN_TRACING = "oslo.messaging before 18 has no built-in tracing to coexist with"
+
+__all__ = ["HAS_BUILTIN_TRACING", "NO_BUILTIN_TRACING", "RPCTestCase", "ContextSerializer", "StrictSerializer", "StrictContext",
            "Recorder", "register_messaging_opts", "reset_builtin_tracer"]
 
 
 def register_messaging_opts(conf: cfg.ConfigOpts) -> None:
     """oslo.messaging 18.3 registers these on the global CONF only."""
-    for opts, group in ((om_metrics.oslo_messaging_metrics, "oslo_messaging_metrics"),
-                        (om_tracing.oslo_messaging_tracing, "oslo_messaging_tracing")):
+    groups = [(om_metrics.oslo_messaging_metrics, "oslo_messaging_metrics")]
+    if om_tracing is not None:
+        groups.append((om_tracing.oslo_messaging_tracing, "oslo_messaging_tracing"))
+    for opts, group in groups:
         try:
             conf.register_opts(opts, group=group)
         except cfg.DuplicateOptError:
@@ -42,7 +52,8 @@ def register_messaging_opts(conf: cfg.ConfigOpts) -> None:
 
 def reset_builtin_tracer() -> None:
     """The built-in tracing caches its tracer (bound to one provider) globally."""
-    om_tracing._TRACER = None
+    if om_tracing is not None:
+        om_tracing._TRACER = None
 
 
 class ContextSerializer(om.Serializer):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import oslo_messaging as om
-from oslo_messaging import _tracing
 from oslo_messaging.notify import dispatcher as notify_dispatcher
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
@@ -15,7 +14,7 @@ from os_trace_plugins import _hooks, _switches
 from os_trace_plugins.rpc.hook import RPCHook
 from os_trace_plugins.rpc.notify_hook import NotificationHook
 from tests.base import write_config
-from tests.functional.rpc_env import Recorder, RPCTestCase
+from tests.functional.rpc_env import HAS_BUILTIN_TRACING, Recorder, RPCTestCase
 
 ORIGINALS = {
     (Transport, "_send"): Transport.__dict__["_send"],
@@ -26,9 +25,12 @@ ORIGINALS = {
     (notify_dispatcher.BatchNotificationDispatcher, "dispatch"):
         notify_dispatcher.BatchNotificationDispatcher.__dict__["dispatch"],
     (rpc_server.RPCServer, "__init__"): rpc_server.RPCServer.__dict__["__init__"],
-    (_tracing, "trace_send"): _tracing.__dict__["trace_send"],
-    (_tracing, "trace_receive"): _tracing.__dict__["trace_receive"],
 }
+if HAS_BUILTIN_TRACING:
+    from oslo_messaging import _tracing
+
+    ORIGINALS[(_tracing, "trace_send")] = _tracing.__dict__["trace_send"]
+    ORIGINALS[(_tracing, "trace_receive")] = _tracing.__dict__["trace_receive"]
 
 
 class SymmetryTest(RPCTestCase):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unittest
 import uuid
 from typing import Any
 
@@ -12,9 +13,15 @@ from oslo_context import context as oslo_context
 from osprofiler import profiler
 
 from os_trace_plugins._switches import SWITCHES
-from tests.functional.rpc_env import Recorder, RPCTestCase
+from tests.functional.rpc_env import (
+    HAS_BUILTIN_TRACING,
+    NO_BUILTIN_TRACING,
+    Recorder,
+    RPCTestCase,
+)
 
 
+@unittest.skipUnless(HAS_BUILTIN_TRACING, NO_BUILTIN_TRACING)
 class BuiltinTracingTest(RPCTestCase):
     """``[oslo_messaging_tracing] tracing_enabled = true`` in the same process."""
 
