@@ -10,7 +10,7 @@ import textwrap
 from typing import Any
 
 import oslo_messaging as om
-from opentelemetry.instrumentation.oslo_messaging import OsloMessagingInstrumentor
+import pytest
 from oslo_messaging.notify import dispatcher as notify_dispatcher
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.transport import Transport
@@ -117,7 +117,11 @@ class InstrumentorTest(RPCTestCase):
 
     def test_contrib_on_top_keeps_working_after_ours_goes(self) -> None:
         self.rpc_hook.instrument(self.conf, self.provider)
-        contrib = OsloMessagingInstrumentor()
+        module = pytest.importorskip(
+            "opentelemetry.instrumentation.oslo_messaging",
+            reason="contrib 0.13 comes with the bench extra, which the oldest-releases "
+                   "virtualenv does not install")
+        contrib = module.OsloMessagingInstrumentor()
         contrib.instrument(tracer_provider=self.provider)
         self.addCleanup(self.restore_originals)
         self.addCleanup(contrib.uninstrument)
