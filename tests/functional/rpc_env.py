@@ -35,7 +35,8 @@ HAS_BUILTIN_TRACING = om_tracing is not None
 NO_BUILTIN_TRACING = "oslo.messaging before 18 has no built-in tracing to coexist with"
 
 __all__ = ["HAS_BUILTIN_TRACING", "NO_BUILTIN_TRACING", "RPCTestCase", "ContextSerializer",
-           "StrictSerializer", "StrictContext", "Recorder", "register_messaging_opts", "reset_builtin_tracer"]
+           "StrictSerializer", "StrictContext", "Recorder", "register_messaging_opts",
+           "reset_builtin_tracer"]
 
 
 def register_messaging_opts(conf: cfg.ConfigOpts) -> None:
