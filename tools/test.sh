@@ -36,6 +36,7 @@ if [ ! -x "$OLDEST/bin/python" ]; then
     "$PY" -m venv "$OLDEST"
     VENV="$OLDEST" pip_install -U pip setuptools wheel
 fi
-VENV="$OLDEST" pip_install -e '.[test]' -c tools/oldest-constraints.txt
+# opentelemetry-distro: the SDK configurator the zero-code tests start under
+VENV="$OLDEST" pip_install -e '.[test]' opentelemetry-distro -c tools/oldest-constraints.txt
 echo "== pytest unit + functional ($(versions "$OLDEST/bin/python"))"
 "$OLDEST/bin/pytest" -q "$@" tests/unit tests/functional
