@@ -86,13 +86,13 @@ def _provider() -> TracerProvider:
     return provider
 
 
-def _setup_table(engine: sa.Engine, name: str) -> sa.Table:
+def _setup_table(engine: sa.Engine, name: str, rows: int = 10) -> sa.Table:
     meta = sa.MetaData()
     table = sa.Table(name, meta, sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("name", sa.String(40)))
     meta.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{"id": i, "name": f"n{i}"} for i in range(1, 11)])
+        conn.execute(table.insert(), [{"id": i, "name": f"n{i}"} for i in range(1, rows + 1)])
     return table
 
 

@@ -107,7 +107,7 @@ def run_one(db: str, kind: str, case: str, n: int) -> None:
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from bench.bench_sql import _Discard
+    from bench.bench_sql import _Discard, _setup_table
     from os_trace_plugins.db import attributes
 
     class _Count(SpanProcessor):
@@ -122,12 +122,7 @@ def run_one(db: str, kind: str, case: str, n: int) -> None:
     tracer = provider.get_tracer("bench")
     engine = _engine(db, kind)
     name = f"ostp_cg_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    meta = sa.MetaData()
-    table = sa.Table(name, meta, sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("name", sa.String(40)))
-    meta.create_all(engine)
-    with engine.begin() as c:
-        c.execute(table.insert(), [{"id": i, "name": f"n{i}"} for i in range(1, 4)])
+    table = _setup_table(engine, name, rows=3)
     stmt = sa.select(table.c.id, table.c.name).where(table.c.id == sa.bindparam("id"))
     sampled = trace.set_span_in_context(tracer.start_span("request"))
     unsampled = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(

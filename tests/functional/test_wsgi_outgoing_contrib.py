@@ -18,13 +18,9 @@ from opentelemetry.trace import SpanKind
 from os_trace_plugins.wsgi import TracingMiddleware, signing
 from os_trace_plugins.wsgi.outgoing import RequestsHook
 from tests import base
+from tests.functional.test_wsgi_outgoing import _QuietHandler
 
 KEY = "contrib-key"
-
-
-class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 class ContribTogetherTest(base.TestCase):
