@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: the real services (see tests/services.py)."""
+"""Shared pytest fixtures: the real services (tests/services), the figures summary."""
 
 from __future__ import annotations
 
@@ -23,3 +23,14 @@ def postgresql() -> str:
 def mariadb() -> str:
     require_service("mariadb")
     return MARIADB_URL
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """Print the figures reliability tests recorded (tests/figures.py)."""
+    from tests.figures import FIGURES, line
+
+    if not FIGURES:
+        return
+    terminalreporter.section("reliability figures (docs/reliability.md)")
+    for part, case, values in FIGURES:
+        terminalreporter.write_line(line(part, case, values))
