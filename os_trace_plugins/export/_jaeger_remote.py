@@ -169,6 +169,11 @@ class JaegerRemoteSampler(Sampler):
     def key(self) -> tuple[str, float, str]:
         return (self.endpoint, self.interval, self.service)
 
+    @property
+    def polls(self) -> int:
+        """Polls finished since the poller started (answered or failed)."""
+        return self._polls
+
     def wait_polls(self, count: int, timeout: float = 10.0) -> bool:
         """Wait until ``count`` polls finished since start (tests, never the
         request path); True if they did."""
