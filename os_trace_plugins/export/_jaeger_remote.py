@@ -47,6 +47,7 @@ from os_trace_plugins.export import _jaeger_strategies as strategies
 from os_trace_plugins.export._trust import ALWAYS_KEPT, TRUST_ATTRIBUTE
 
 __all__ = ["JaegerRemoteSampler", "SamplerArgs", "check_endpoint", "parse_sampler_arg",
+           "fetch_strategy", "describe_failure",
            "DEFAULT_ENDPOINT", "DEFAULT_INTERVAL", "DEFAULT_INITIAL_RATE"]
 
 LOG = logging.getLogger("os_trace_plugins")
@@ -86,6 +87,16 @@ def _fetch(url: str, timeout: float) -> bytes:
     if len(body) > MAX_BODY:
         raise strategies.StrategyError(f"answer larger than {MAX_BODY} bytes")
     return body
+
+
+def fetch_strategy(endpoint: str, service: str, timeout: float = 5.0) -> bytes:
+    """One answer of ``endpoint`` for ``service`` (``os-trace check``)."""
+    return _fetch(_url(check_endpoint(endpoint), service), timeout)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong with a poll, in a few words."""
+    return _reason(exc)
 
 
 def _reason(exc: BaseException) -> str:
@@ -168,6 +179,18 @@ class JaegerRemoteSampler(Sampler):
     @property
     def key(self) -> tuple[str, float, str]:
         return (self.endpoint, self.interval, self.service)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the poller thread runs (it ends soon after :meth:`close`)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the poller thread to end (tests; ``close()`` first)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     @property
     def polls(self) -> int:
