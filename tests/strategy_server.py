@@ -23,16 +23,23 @@ __all__ = ["StrategyServer", "probabilistic", "rate_limiting", "per_operation",
            "refusing_endpoint"]
 
 
+def _fill(template: str, **values: object) -> str:
+    """Jaeger's JSON as written in its documentation, with $NAME placeholders."""
+    for name, value in values.items():
+        template = template.replace(f"${name}", str(value))
+    return template
+
+
 def probabilistic(rate: float) -> str:
     """Jaeger's documented probabilistic answer."""
-    return ('{"strategyType": "PROBABILISTIC", '
-            '"probabilisticSampling": {"samplingRate": %r}}' % rate)
+    return _fill('{"strategyType": "PROBABILISTIC", '
+                 '"probabilisticSampling": {"samplingRate": $RATE}}', RATE=repr(rate))
 
 
 def rate_limiting(per_second: float) -> str:
     """Jaeger's documented rate-limiting answer."""
-    return ('{"strategyType": "RATE_LIMITING", '
-            '"rateLimitingSampling": {"maxTracesPerSecond": %r}}' % per_second)
+    return _fill('{"strategyType": "RATE_LIMITING", '
+                 '"rateLimitingSampling": {"maxTracesPerSecond": $MAX}}', MAX=repr(per_second))
 
 
 def per_operation(default: float, lower: float, upper: float,
@@ -40,15 +47,15 @@ def per_operation(default: float, lower: float, upper: float,
     """Jaeger's documented per-operation answer (with the probabilistic
     fields a collector sends beside it)."""
     entries = ", ".join(
-        '{"operation": %s, "probabilisticSampling": {"samplingRate": %r}}'
-        % (json.dumps(name), rate) for name, rate in operations.items())
-    return ('{"strategyType": "PROBABILISTIC", '
-            '"probabilisticSampling": {"samplingRate": %r}, '
-            '"operationSampling": {"defaultSamplingProbability": %r, '
-            '"defaultLowerBoundTracesPerSecond": %r, '
-            '"perOperationStrategies": [%s], '
-            '"defaultUpperBoundTracesPerSecond": %r}}'
-            % (default, default, lower, entries, upper))
+        _fill('{"operation": $OP, "probabilisticSampling": {"samplingRate": $RATE}}',
+              OP=json.dumps(name), RATE=repr(rate)) for name, rate in operations.items())
+    return _fill('{"strategyType": "PROBABILISTIC", '
+                 '"probabilisticSampling": {"samplingRate": $DEFAULT}, '
+                 '"operationSampling": {"defaultSamplingProbability": $DEFAULT, '
+                 '"defaultLowerBoundTracesPerSecond": $LOWER, '
+                 '"perOperationStrategies": [$ENTRIES], '
+                 '"defaultUpperBoundTracesPerSecond": $UPPER}}',
+                 DEFAULT=repr(default), LOWER=repr(lower), UPPER=repr(upper), ENTRIES=entries)
 
 
 def refusing_endpoint() -> str:
@@ -74,7 +81,7 @@ class StrategyServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 with server._lock:
                     server.queries.append(parse_qs(parts.query))
