@@ -128,8 +128,8 @@ class JaegerRemoteSampler(Sampler):
         self.endpoint = check_endpoint(endpoint)
         self.service = service or "unknown_service"
         self.fallback = fallback
-        self.interval = max(0.05, float(interval))
-        self.timeout = timeout if timeout is not None else min(5.0, max(0.2, self.interval))
+        self._timeout = timeout
+        self.interval = interval
         self._url = _url(self.endpoint, self.service)
         self._spec: strategies.Spec | None = initial
         self._decider: strategies.Decider | None = (
@@ -170,6 +170,17 @@ class JaegerRemoteSampler(Sampler):
             f"fallback {self.fallback.get_description()}"
         return f"JaegerRemoteSampler{{{self.endpoint}, service={self.service}, {now}}}"
 
+    @property
+    def interval(self) -> float:
+        """Seconds between polls; settable live (the next wait uses it)."""
+        return self._interval
+
+    @interval.setter
+    def interval(self, value: float) -> None:
+        self._interval = max(0.05, float(value))
+        self.timeout = (self._timeout if self._timeout is not None
+                        else min(5.0, max(0.2, self._interval)))
+
     # --- what tests and the live root sampler read --------------------------
     @property
     def spec(self) -> strategies.Spec | None:
@@ -177,8 +188,9 @@ class JaegerRemoteSampler(Sampler):
         return self._spec
 
     @property
-    def key(self) -> tuple[str, float, str]:
-        return (self.endpoint, self.interval, self.service)
+    def key(self) -> tuple[str, str]:
+        """What a new poller is needed for (the interval changes in place)."""
+        return (self.endpoint, self.service)
 
     @property
     def alive(self) -> bool:
@@ -211,7 +223,7 @@ class JaegerRemoteSampler(Sampler):
             if self._closed or self._thread is not None:
                 return
             self._thread = threading.Thread(
-                target=_loop, args=(weakref.ref(self), self._stop, self.interval),
+                target=_loop, args=(weakref.ref(self), self._stop),
                 name=f"os-trace-jaeger-sampling-{self.service}", daemon=True)
             self._thread.start()
         _LIVE.add(self)
@@ -273,13 +285,13 @@ class JaegerRemoteSampler(Sampler):
             self.start()
 
 
-def _loop(ref: weakref.ref[JaegerRemoteSampler], stop: threading.Event,
-          interval: float) -> None:
+def _loop(ref: weakref.ref[JaegerRemoteSampler], stop: threading.Event) -> None:
     while not stop.is_set():
         sampler = ref()
         if sampler is None:  # replaced and collected
             return
         _safety.safe_call("jaeger remote sampling poller", sampler.poll)
+        interval = sampler.interval
         del sampler
         if stop.wait(interval * random.uniform(0.9, 1.1)):  # jitter
             return

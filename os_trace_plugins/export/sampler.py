@@ -169,7 +169,10 @@ class LiveRootSampler(Sampler):
                                "http://localhost:5778/sampling); sampling at "
                                "sampling_rate")
                 self._active, self._remote = self._ratio, None
-            elif old is None or old.key != (endpoint, max(0.05, interval), self._service):
+            elif old is not None and old.key == (endpoint, self._service):
+                old.interval = interval  # the poller's next wait uses it
+                return
+            else:
                 try:
                     new = JaegerRemoteSampler(endpoint, self._service, self._ratio,
                                               interval, initial=old.spec if old else None)
@@ -181,8 +184,6 @@ class LiveRootSampler(Sampler):
                 else:
                     self._active = self._remote = new
                     self._told = None
-            else:
-                return
         if old is not None and old is not self._remote:
             old.close()
 

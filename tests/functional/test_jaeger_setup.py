@@ -68,6 +68,11 @@ class TestProfilerOptions(TestCase):
                 StrategyServer(per_operation(0.0, 0.0, 0.0, {"POST /servers": 1.0})) as second:
             conf, path = self._setup(base)
             self.assertIsNone(self._remote())
+            errors: list[str] = []
+            handler = logging.Handler(logging.ERROR)
+            handler.emit = lambda r: errors.append(r.getMessage())  # type: ignore[method-assign]
+            logging.getLogger("os_trace_plugins").addHandler(handler)
+            self.addCleanup(logging.getLogger("os_trace_plugins").removeHandler, handler)
             self.assertEqual(self._sampled("GET /servers"), 0.0)
 
             remote_first = dict(base, sampler="jaeger_remote", sampling_endpoint=first.endpoint,
@@ -79,6 +84,11 @@ class TestProfilerOptions(TestCase):
             self.assertTrue(remote.wait_polls(1))
             self.assertEqual(first.queries[0]["service"], ["nova-api"])
             self.assertEqual(self._sampled("GET /servers"), 1.0)
+
+            write_config(path, dict(remote_first, sampling_refresh_interval=0.2))
+            conf.mutate_config_files()
+            self.assertIs(self._remote(), remote, "an interval change needs no new poller")
+            self.assertEqual(remote.interval, 0.2)
 
             write_config(path, dict(remote_first, sampling_endpoint=second.endpoint))
             conf.mutate_config_files()
@@ -96,6 +106,9 @@ class TestProfilerOptions(TestCase):
             moved.join(5)
             self.assertFalse(moved.alive)
             self.assertEqual(self._sampled("POST /servers"), 0.0)
+            self.assertEqual(errors, [])
+            self.assertEqual(len(first.queries) + len(second.queries),
+                             remote.polls + moved.polls, "a poller nobody used polled")
 
     def test_remote_without_endpoint_samples_at_the_rate(self) -> None:
         records: list[str] = []
