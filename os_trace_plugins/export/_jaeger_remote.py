@@ -33,7 +33,6 @@ import urllib.parse
 import urllib.request
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
@@ -46,8 +45,7 @@ from os_trace_plugins._version import __version__
 from os_trace_plugins.export import _jaeger_strategies as strategies
 from os_trace_plugins.export._trust import ALWAYS_KEPT, TRUST_ATTRIBUTE
 
-__all__ = ["JaegerRemoteSampler", "SamplerArgs", "check_endpoint", "parse_sampler_arg",
-           "fetch_strategy", "describe_failure",
+__all__ = ["JaegerRemoteSampler", "check_endpoint", "fetch_strategy", "describe_failure",
            "DEFAULT_ENDPOINT", "DEFAULT_INTERVAL", "DEFAULT_INITIAL_RATE"]
 
 LOG = logging.getLogger("os_trace_plugins")
@@ -300,53 +298,3 @@ def _loop(ref: weakref.ref[JaegerRemoteSampler], stop: threading.Event) -> None:
 def _after_fork_in_child() -> None:
     for sampler in list(_LIVE):
         _safety.safe_call("jaeger remote sampling after fork", sampler._after_fork)
-
-
-@dataclass(frozen=True)
-class SamplerArgs:
-    endpoint: str = DEFAULT_ENDPOINT
-    interval: float = DEFAULT_INTERVAL
-    initial_rate: float = DEFAULT_INITIAL_RATE
-
-
-def parse_sampler_arg(arg: str | None) -> SamplerArgs:
-    """``OTEL_TRACES_SAMPLER_ARG`` as the Java SDK reads it:
-    ``endpoint=URL,pollingIntervalMs=N,initialSamplingRate=R``.
-
-    A bad value or an unknown key is logged in one line and its default
-    used: a service must start even with a typo here.
-    """
-    values: dict[str, str] = {}
-    for item in (arg or "").split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep:
-            LOG.warning("os_trace_plugins: OTEL_TRACES_SAMPLER_ARG: %r is not key=value; "
-                        "ignored", item)
-            continue
-        values[key.strip()] = value.strip()
-    endpoint, interval, rate = DEFAULT_ENDPOINT, DEFAULT_INTERVAL, DEFAULT_INITIAL_RATE
-    for key, value in values.items():
-        try:
-            if key == "endpoint":
-                endpoint = check_endpoint(value)
-            elif key == "pollingIntervalMs":
-                interval = float(value) / 1000.0
-                if not interval > 0:
-                    raise ValueError("must be > 0")
-            elif key == "initialSamplingRate":
-                rate = float(value)
-                if not 0.0 <= rate <= 1.0:
-                    raise ValueError("must be within [0, 1]")
-            else:
-                LOG.warning("os_trace_plugins: OTEL_TRACES_SAMPLER_ARG: unknown key %r "
-                            "ignored (known: endpoint, pollingIntervalMs, "
-                            "initialSamplingRate)", key)
-        except ValueError as exc:
-            LOG.warning("os_trace_plugins: OTEL_TRACES_SAMPLER_ARG: %s=%s is not usable "
-                        "(%s); using the default", key, value, exc)
-            endpoint = endpoint if key != "endpoint" else DEFAULT_ENDPOINT
-            interval = interval if key != "pollingIntervalMs" else DEFAULT_INTERVAL
-            rate = rate if key != "initialSamplingRate" else DEFAULT_INITIAL_RATE
-    return SamplerArgs(endpoint, interval, rate)

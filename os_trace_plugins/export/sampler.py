@@ -55,7 +55,8 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export._jaeger_remote import JaegerRemoteSampler, parse_sampler_arg
+from os_trace_plugins.export._jaeger_remote import JaegerRemoteSampler
+from os_trace_plugins.export._sampler_arg import parse_sampler_arg
 from os_trace_plugins.export._trust import ALWAYS_KEPT, TRUST_ATTRIBUTE
 
 __all__ = ["LiveRatioSampler", "LiveRootSampler", "ProfilerSampler", "build_sampler",

@@ -9,11 +9,8 @@ from __future__ import annotations
 import unittest
 
 from os_trace_plugins.export import _jaeger_strategies as js
-from os_trace_plugins.export._jaeger_remote import (
-    DEFAULT_ENDPOINT,
-    check_endpoint,
-    parse_sampler_arg,
-)
+from os_trace_plugins.export._jaeger_remote import DEFAULT_ENDPOINT, check_endpoint
+from os_trace_plugins.export._sampler_arg import parse_sampler_arg
 from os_trace_plugins.export._token_bucket import TokenBucket
 
 
