@@ -173,6 +173,10 @@ def _otel_warnings(values: Mapping[str, Any], env: Mapping[str, str],
         out.append(f"[profiler] sampling_rate = {values.get('sampling_rate')} is not "
                    f"applied under opentelemetry-instrument unless "
                    f"OTEL_TRACES_SAMPLER=os_trace_plugins (now {sampler or 'unset'})")
+    elif values.get("sampler") == "jaeger_remote" and sampler != "os_trace_plugins":
+        out.append(f"[profiler] sampler = jaeger_remote is not applied under "
+                   f"opentelemetry-instrument unless OTEL_TRACES_SAMPLER=os_trace_plugins "
+                   f"(now {sampler or 'unset'})")
     return out
 
 
