@@ -127,6 +127,7 @@ class LiveRootSampler(Sampler):
         self._service = service or _resource_service()
         self._lock = threading.Lock()
         self._told: tuple[Any, ...] | None = None
+        self._closed = False
         self._listener = _on_switch(weakref.ref(self))
         for name in _REMOTE_SWITCHES:
             SWITCHES.subscribe(name, self._listener)
@@ -162,13 +163,15 @@ class LiveRootSampler(Sampler):
         interval = float(SWITCHES.sampling_refresh_interval)
         with self._lock:
             old = self._remote
+            if self._closed:
+                return
             if mode != REMOTE or not endpoint:
                 if mode == REMOTE:
                     self._tell(("no endpoint",), logging.ERROR,
                                "os_trace_plugins: [profiler] sampler = jaeger_remote needs "
                                "sampling_endpoint (for example "
-                               "http://localhost:5778/sampling); sampling at "
-                               "sampling_rate")
+                               "http://localhost:5778/sampling); %s samples at "
+                               "sampling_rate", self._service)
                 self._active, self._remote = self._ratio, None
             elif old is not None and old.key == (endpoint, self._service):
                 old.interval = interval  # the poller's next wait uses it
@@ -180,7 +183,7 @@ class LiveRootSampler(Sampler):
                 except ValueError as exc:
                     self._tell(("bad endpoint", endpoint), logging.ERROR,
                                "os_trace_plugins: [profiler] sampling_endpoint: %s; "
-                               "sampling at sampling_rate", exc)
+                               "%s samples at sampling_rate", exc, self._service)
                     self._active, self._remote = self._ratio, None
                 else:
                     self._active = self._remote = new
@@ -194,9 +197,13 @@ class LiveRootSampler(Sampler):
             LOG.log(level, msg, *args)
 
     def close(self) -> None:
-        """Stop the poller, if any (``shutdown()``)."""
+        """Stop the poller, if any, and stop following the switches for good
+        (``shutdown()``): a closed sampler decides by the ratio."""
         with self._lock:
+            self._closed = True
             remote, self._remote, self._active = self._remote, None, self._ratio
+        for name in _REMOTE_SWITCHES:
+            SWITCHES.unsubscribe(name, self._listener)
         if remote is not None:
             remote.close()
 
