@@ -6,8 +6,9 @@ Called once at service start (after the config files are parsed)::
     os_trace_plugins.setup(CONF, service="nova-compute", host=CONF.host)
 
 It builds the TracerProvider (or reuses a real one the host installed), the
-parent-based ratio sampler, the W3C propagators and a BatchSpanProcessor over
-the exporter named by ``connection_string``, then loads the hooks.  Bad
+parent-based sampler (``[profiler] sampler``: ratio or Jaeger remote), the
+W3C propagators and a BatchSpanProcessor over the exporter named by
+``connection_string``, then loads the hooks.  Bad
 configuration never takes a service down: it is logged in one line naming the
 option and what is accepted, and the service runs with tracing off.
 """
@@ -82,14 +83,15 @@ def _host_provider() -> TracerProvider | None:
     return None
 
 
-def _new_provider(resource: Resource) -> TracerProvider:
-    """Our provider: the live ratio sampler, and the id generator that lets a
-    signed root request keep its trace id (:mod:`os_trace_plugins.export.ids`)."""
-    return TracerProvider(resource=resource, sampler=sampler.build_sampler(),
+def _new_provider(resource: Resource, service: str) -> TracerProvider:
+    """Our provider: the live root sampler (ratio or Jaeger remote, polled for
+    ``service``), and the id generator that lets a signed root request keep
+    its trace id (:mod:`os_trace_plugins.export.ids`)."""
+    return TracerProvider(resource=resource, sampler=sampler.build_sampler(service),
                           id_generator=ids.RequestableIdGenerator())
 
 
-def _explain_host_provider(provider: TracerProvider, group: Any) -> None:
+def _explain_host_provider(provider: TracerProvider, group: Any, service: str) -> None:
     """One line saying what of ``[profiler]`` a host's provider does not follow.
 
     Its sampler and id generator are the host's: the SDK fixes them at
@@ -98,9 +100,13 @@ def _explain_host_provider(provider: TracerProvider, group: Any) -> None:
     (``OTEL_TRACES_SAMPLER=os_trace_plugins``,
     ``OTEL_PYTHON_ID_GENERATOR=os_trace_plugins``: docs/configuration.md).
     """
-    ours_sampler = isinstance(provider.sampler, sampler.ProfilerSampler)
+    host_sampler = provider.sampler
+    ours_sampler = isinstance(host_sampler, sampler.ProfilerSampler)
     ours_ids = ids.honoured(provider)
     rate = group.sampling_rate
+    if isinstance(host_sampler, sampler.ProfilerSampler):
+        # built by the SDK's configurator before [profiler] was read
+        host_sampler.root_sampler.set_service(service)
     if ours_sampler and ours_ids:
         LOG.info("os_trace_plugins: reusing the TracerProvider the host installed "
                  "(its sampler and id generator are ours); adding export to %s",
@@ -185,10 +191,11 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
         export_timeout_millis=int(group.export_timeout * 1000))
     provider = _host_provider()
     if provider is not None:
-        _explain_host_provider(provider, group)
+        _explain_host_provider(provider, group, service_name)
         _state["owns_provider"] = False
     else:
-        provider = _new_provider(build_resource(service_name, host_name, instance))
+        provider = _new_provider(build_resource(service_name, host_name, instance),
+                                 service_name)
         trace.set_tracer_provider(provider)
         if trace.get_tracer_provider() is not provider:  # someone raced us
             provider.shutdown()
@@ -219,6 +226,9 @@ def _teardown() -> None:
     provider = _state.pop("provider", None)
     owns = _state.pop("owns_provider", False)
     _state.pop("conf", None)
+    ours = getattr(provider, "sampler", None)
+    if isinstance(ours, sampler.ProfilerSampler):  # stop a Jaeger remote poller
+        _safety.safe_call("stopping the sampling poller", ours.root_sampler.close)
     try:
         if owns and provider is not None:
             provider.shutdown()  # flushes every processor

@@ -65,19 +65,26 @@ class Switches:
 
     def set(self, name: str, value: Any) -> None:
         """Switch from code (the small API of each hook builds on this)."""
-        if name not in opts.MUTABLE_SWITCHES:
-            raise ValueError(f"{name!r} is not a mutable [profiler] option")
-        old = getattr(self, name)
-        object.__setattr__(self, name, value)
-        if old != value:
+        self.update({name: value})
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Set every value first, then call the listeners of those that
+        changed: a listener reading several switches (the sampler's
+        ``sampler`` + ``sampling_endpoint``) sees the new set, never half of it."""
+        for name in values:
+            if name not in opts.MUTABLE_SWITCHES:
+                raise ValueError(f"{name!r} is not a mutable [profiler] option")
+        changed = []
+        for name, value in values.items():
+            old = getattr(self, name)
+            object.__setattr__(self, name, value)
+            if old != value:
+                changed.append((name, old, value))
+        for name, old, value in changed:
             with self._lock:
                 listeners = list(self._listeners.get(name, ()))
             for listener in listeners:
                 _safety.safe_call(f"switch listener for {name}", listener, old, value)
-
-    def update(self, values: dict[str, Any]) -> None:
-        for name, value in values.items():
-            self.set(name, value)
 
 
 SWITCHES = Switches()

@@ -61,7 +61,29 @@ _base_opts: list[cfg.Opt] = [
     cfg.FloatOpt(
         "sampling_rate", default=1.0, min=0.0, max=1.0, mutable=True,
         help="Fraction of new traces that are recorded (parent-based: a "
-             "request that arrives with a sampled parent stays sampled)."),
+             "request that arrives with a sampled parent stays sampled). With "
+             "sampler = jaeger_remote, the rate used until the endpoint first "
+             "answers."),
+    cfg.StrOpt(
+        "sampler", default="ratio", choices=["ratio", "jaeger_remote"], mutable=True,
+        help="How new traces are chosen. ratio: sampling_rate. jaeger_remote: "
+             "Jaeger's remote-controlled sampling, the strategy (probabilistic, "
+             "rate limiting, per operation) polled from sampling_endpoint for "
+             "this service; sampling_rate applies until the endpoint first "
+             "answers (docs/sampling.md). Parent-based either way, and a signed "
+             "request is always recorded."),
+    cfg.StrOpt(
+        "sampling_endpoint", default="", mutable=True,
+        help="With sampler = jaeger_remote: the HTTP URL of the sampling "
+             "strategies, polled as URL?service=NAME. Jaeger agent or the "
+             "OpenTelemetry Collector's jaegerremotesampling extension: "
+             "http://HOST:5778/sampling; Jaeger collector: "
+             "http://HOST:14268/api/sampling."),
+    cfg.FloatOpt(
+        "sampling_refresh_interval", default=60.0, min=0.1, mutable=True,
+        help="Seconds between two polls of sampling_endpoint (jittered by "
+             "a tenth either way); the poll runs on a background thread, never on the "
+             "request path."),
     cfg.DictOpt(
         "otlp_headers", default={}, secret=True,
         help="Extra headers sent with every OTLP export, such as an "

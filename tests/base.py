@@ -93,6 +93,8 @@ class TestCase(unittest.TestCase):
     def _cleanup(self) -> None:
         context.detach(self._token)
         os_trace_plugins.shutdown()
+        if isinstance(self.provider.sampler, sampler.ProfilerSampler):
+            self.provider.sampler.root_sampler.close()  # no poller outlives its test
         _hooks.unload_hooks()
         _switches.unbind()
         _switches.SWITCHES.reset()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
-__all__ = ["register", "run", "check_conf", "clash_warnings"]
+__all__ = ["register", "run", "check_conf", "clash_warnings", "sampling_report"]
 
 #: peer distribution -> (its opentelemetry_instrumentor name, what doubles)
 _PEERS = {
@@ -64,9 +64,46 @@ def check_conf(conf: Any, reach: bool = True) -> tuple[list[str], list[str]]:
     if "SECRET_KEY" in (k.strip() for k in keys):
         warnings.append("[profiler] hmac_keys: OSProfiler's default SECRET_KEY is "
                         "public knowledge and is never trusted")
+    warnings.extend(sampling_report(values, reach)[0])
     if values.get("enabled"):
         warnings.extend(clash_warnings(conf, values))
     return problems, warnings
+
+
+def sampling_report(values: Mapping[str, Any], reach: bool = True) -> tuple[list[str], str]:
+    """(warnings, one summary line) about ``sampler`` and its endpoint.
+
+    A sampler that cannot reach its endpoint never turns tracing off (the
+    service samples at ``sampling_rate``), so these are warnings; with
+    ``reach`` the endpoint is asked once, as the poller would, and the
+    strategy it serves for the service is named.
+    """
+    rate = values.get("sampling_rate")
+    if values.get("sampler") != "jaeger_remote":
+        return [], f"sampling: ratio {rate}"
+    from os_trace_plugins.export import _jaeger_remote, _jaeger_strategies
+
+    endpoint = str(values.get("sampling_endpoint") or "")
+    service = (values.get("service_name") or os.environ.get("OTEL_SERVICE_NAME")
+               or "the service's name")
+    fallback = f"sampling at sampling_rate = {rate}"
+    if not endpoint:
+        return [f"[profiler] sampler = jaeger_remote needs sampling_endpoint; {fallback}"], \
+            f"sampling: ratio {rate} (no sampling_endpoint)"
+    try:
+        _jaeger_remote.check_endpoint(endpoint)
+    except ValueError as exc:
+        return [f"[profiler] sampling_endpoint: {exc}; {fallback}"], f"sampling: ratio {rate}"
+    summary = f"sampling: jaeger_remote from {endpoint} (fallback sampling_rate = {rate})"
+    if not reach:
+        return [], summary
+    try:
+        spec = _jaeger_strategies.parse(_jaeger_remote.fetch_strategy(endpoint, service))
+    except Exception as exc:
+        return [f"[profiler] sampling_endpoint {endpoint}: no strategy for {service} "
+                f"({_jaeger_remote.describe_failure(exc)}); the service will sample at "
+                f"sampling_rate = {rate} until it answers"], summary
+    return [], f"{summary}: serves {_jaeger_strategies.describe(spec)} for {service}"
 
 
 def _installed(name: str) -> bool:
@@ -136,6 +173,10 @@ def _otel_warnings(values: Mapping[str, Any], env: Mapping[str, str],
         out.append(f"[profiler] sampling_rate = {values.get('sampling_rate')} is not "
                    f"applied under opentelemetry-instrument unless "
                    f"OTEL_TRACES_SAMPLER=os_trace_plugins (now {sampler or 'unset'})")
+    elif values.get("sampler") == "jaeger_remote" and sampler != "os_trace_plugins":
+        out.append(f"[profiler] sampler = jaeger_remote is not applied under "
+                   f"opentelemetry-instrument unless OTEL_TRACES_SAMPLER=os_trace_plugins "
+                   f"(now {sampler or 'unset'})")
     return out
 
 
@@ -169,4 +210,6 @@ def run(args: argparse.Namespace) -> int:
     group = conf.profiler
     state = "on" if group.enabled else "off ([profiler] enabled = false)"
     print(f"os-trace check: OK: tracing {state}, exporting to {group.connection_string}")
+    values = {o.dest: getattr(group, o.dest) for o in opts.list_opts()[0][1]}
+    print(f"os-trace check: {sampling_report(values, reach=not args.no_connect)[1]}")
     return 0

@@ -176,12 +176,19 @@ class TracingMiddleware:
         name = environ.get("REQUEST_METHOD")
         if name not in KNOWN_METHODS:  # bounded span names (semconv: "HTTP")
             name = "HTTP"
+        # the semantic conventions' sampling-relevant attributes, given at the
+        # start so a per-operation strategy can key on "METHOD path" (the
+        # route, and so the span's final name, is known only later)
+        attributes: dict[str, str] = {
+            "http.request.method": name if name != "HTTP" else "_OTHER",
+            "url.path": ((environ.get("SCRIPT_NAME") or "")
+                         + (environ.get("PATH_INFO") or "")) or "/"}
         if "HTTP_TRACEPARENT" not in environ and "HTTP_X_TRACE_INFO" not in environ:
-            span = self._tracer.start_span(name, _EMPTY, SpanKind.SERVER)
+            span = self._tracer.start_span(name, _EMPTY, SpanKind.SERVER, attributes)
             return span, trace.set_span_in_context(span, _EMPTY)
         decision = self._decide(environ)
         parent = decision.context if decision.context is not None else _EMPTY
-        attributes = {TRUST_ATTRIBUTE: decision.trust}  # our sampler keeps signed roots
+        attributes[TRUST_ATTRIBUTE] = decision.trust  # our sampler keeps signed roots
         links = decision.links
         if decision.root:
             signer = trace.get_current_span(parent).get_span_context()
