@@ -61,7 +61,7 @@ class OTLPReceiver:
     test class.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.spans: list[ReceivedSpan] = []
         self.requests = 0
         self.content_types: list[str] = []
@@ -91,7 +91,8 @@ class OTLPReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        #: port: 0 for any free port, or a given one (a collector coming back)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self.endpoint = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
