@@ -28,6 +28,7 @@ normally and flushes at interpreter exit.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from os_trace_plugins._hooks import Hook
@@ -60,8 +61,7 @@ class WorkerExitHook(Hook):
 
     def _instrument(self) -> None:
         for module, path in PATCHES:
-            self.on_import(module, lambda mod, module=module, path=path:
-                           self._patch_present(module, path, mod))
+            self.on_import(module, functools.partial(self._patch_present, module, path))
 
     def _patch_present(self, module: str, path: str, mod: Any) -> None:
         owner: Any = mod

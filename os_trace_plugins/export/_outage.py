@@ -5,8 +5,10 @@ fill a service's log with a line per batch (or per span), and an operator must
 still learn how many spans the outage cost.  :class:`AccountingExporter` wraps
 the exporter of ``connection_string`` (behind the ``BatchSpanProcessor``, on
 its worker thread): an export that fails or raises counts its spans as
-dropped; :class:`OutageLog` logs ONE warning when an outage starts and ONE
-info line when an export succeeds again, with the number of spans dropped
+dropped; :class:`OutageLog` logs ONE warning when an outage starts (a second
+one if a full queue started it and an export then fails, so the line naming
+the failing collector is never missing) and ONE info line when an export
+succeeds again, with the number of spans dropped
 during it (failed exports and, reported by
 :class:`os_trace_plugins.export._bounded.BoundedProcessor`, spans refused
 because the queue was full).  While an outage lasts, the exporter's own
@@ -45,6 +47,7 @@ class OutageLog:
         self._started = 0.0
         self._failed = 0  # during the current outage
         self._overflow = 0
+        self._told_failing = False
         #: for the life of the pipeline
         self.delivered = 0
         self.failed = 0
@@ -52,21 +55,23 @@ class OutageLog:
         self.outages = 0
 
     def _begin(self, cause: str) -> bool:
+        """Start an outage unless one is on; whether this call started it."""
         if self.in_outage:
             return False
         self.in_outage = True
         self.outages += 1
         self._started = time.monotonic()
         self._failed = self._overflow = 0
-        self._cause = cause
+        self._told_failing = False
         return True
 
     def export_failed(self, count: int, cause: str) -> None:
         with self._lock:
             self.failed += count
-            began = self._begin(cause)
+            self._begin(cause)
             self._failed += count
-        if began:
+            tell, self._told_failing = not self._told_failing, True
+        if tell:  # once per outage, also when a full queue started it
             self._log.warning(
                 "os_trace_plugins: export to %s is failing (%s): tracing stays on, spans "
                 "that cannot be exported are dropped and counted, and export resumes by "
@@ -75,8 +80,7 @@ class OutageLog:
     def overflowed(self, count: int, limit: int) -> None:
         with self._lock:
             self.overflow += count
-            began = self._begin(f"the export queue is full ([profiler] max_queue_size = "
-                                f"{limit})")
+            began = self._begin("the export queue is full")
             self._overflow += count
         if began:
             self._log.warning(
