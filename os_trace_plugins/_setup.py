@@ -7,14 +7,24 @@ Called once at service start (after the config files are parsed)::
 
 It builds the TracerProvider (or reuses a real one the host installed), the
 parent-based sampler (``[profiler] sampler``: ratio or Jaeger remote), the
-W3C propagators and a BatchSpanProcessor over the exporter named by
+W3C propagators and a batch processor over the exporter named by
 ``connection_string``, then loads the hooks.  Bad
 configuration never takes a service down: it is logged in one line naming the
 option and what is accepted, and the service runs with tracing off.
+
+A collector that is down when the service starts is *not* bad configuration:
+one WARNING says so and tracing stays on; spans are exported once it is back
+(export failures are counted and logged once per outage:
+:mod:`os_trace_plugins.export._outage`).  Exit is bounded: pending spans are
+flushed within ``[profiler] shutdown_timeout`` at ``shutdown()``, at
+interpreter exit and before an oslo.service worker leaves through
+``os._exit`` (:mod:`os_trace_plugins.export._exit`).  ``shutdown()`` puts
+back the global propagator the host had before ``setup()``.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -26,19 +36,21 @@ from typing import Any
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanProcessor
 from oslo_config import cfg
 
 from os_trace_plugins import _hooks, _safety, _switches, log_correlation, opts
 from os_trace_plugins._version import __version__
 from os_trace_plugins.export import exporters, ids, propagation, sampler
+from os_trace_plugins.export._bounded import BoundedProcessor
+from os_trace_plugins.export._outage import AccountingExporter, OutageLog
 
-__all__ = ["setup", "shutdown", "is_enabled", "build_resource"]
+__all__ = ["setup", "shutdown", "is_enabled", "build_resource", "flush_before_exit"]
 
 LOG = logging.getLogger("os_trace_plugins")
 
 _lock = threading.RLock()
 _state: dict[str, Any] = {}
+_atexit_registered = False
 
 
 def build_resource(service: str, host: str, instance: str | None = None) -> Resource:
@@ -87,8 +99,11 @@ def _new_provider(resource: Resource, service: str) -> TracerProvider:
     """Our provider: the live root sampler (ratio or Jaeger remote, polled for
     ``service``), and the id generator that lets a signed root request keep
     its trace id (:mod:`os_trace_plugins.export.ids`)."""
+    # shutdown_on_exit=False: the SDK's own atexit flush has no deadline on
+    # every SDK release; ours (_at_exit) has ``shutdown_timeout``
     return TracerProvider(resource=resource, sampler=sampler.build_sampler(service),
-                          id_generator=ids.RequestableIdGenerator())
+                          id_generator=ids.RequestableIdGenerator(),
+                          shutdown_on_exit=False)
 
 
 def _explain_host_provider(provider: TracerProvider, group: Any, service: str) -> None:
@@ -170,7 +185,7 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
         LOG.debug("os_trace_plugins: [profiler] enabled = false, nothing installed")
         return False
     try:
-        exporters.check_connection_string(group.connection_string)
+        target = exporters.check_connection_string(group.connection_string, reach=False)
         exporter = exporters.build_exporter(
             group.connection_string, headers=dict(group.otlp_headers or {}),
             timeout=group.export_timeout,
@@ -179,16 +194,21 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
     except exporters.ConfigError as exc:
         LOG.error("os_trace_plugins: tracing is off: %s", exc)
         return False
+    try:  # down now is not a configuration error: the exporter retries
+        exporters.probe(target)
+    except exporters.Unreachable as exc:
+        LOG.warning("os_trace_plugins: tracing is on; %s", exc)
 
     _switches.bind(conf)
     _state["conf"] = conf
     service_name = _service_name(group.service_name, service)
     host_name = host or socket.gethostname()
-    exporter, instance = _stamped(exporter, service_name, host_name,
-                                  bool(group.service_name))
-    processor: SpanProcessor = BatchSpanProcessor(
-        exporter, max_queue_size=group.max_queue_size,
-        export_timeout_millis=int(group.export_timeout * 1000))
+    stamped, instance = _stamped(exporter, service_name, host_name,
+                                 bool(group.service_name))
+    accounting = AccountingExporter(stamped, OutageLog(group.connection_string),
+                                    inner=exporter)
+    processor = BoundedProcessor(accounting, group.max_queue_size, group.export_timeout,
+                                 group.shutdown_timeout)
     provider = _host_provider()
     if provider is not None:
         _explain_host_provider(provider, group, service_name)
@@ -210,11 +230,38 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
     provider.add_span_processor(processor)
     _state["provider"] = provider
     _state["processor"] = processor
+    _state["textmap"] = propagate.get_global_textmap()
     propagate.set_global_textmap(propagation.PROPAGATOR)
+    _register_at_exit()
     _hooks.load_hooks(conf, provider)
     LOG.info("os_trace_plugins: tracing on for %s, exporting to %s",
              service_name, group.connection_string)
     return True
+
+
+def _register_at_exit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_at_exit)
+        _atexit_registered = True
+
+
+def _at_exit() -> None:
+    """Interpreter exit: flush within ``shutdown_timeout`` (our processor only;
+    a host's provider runs its own atexit after this one, LIFO)."""
+    processor = _state.get("processor")
+    if processor is not None:
+        _safety.safe_call("flushing spans at exit", processor.shutdown)
+
+
+def flush_before_exit() -> bool:
+    """Flush pending spans within ``shutdown_timeout``; for a process about to
+    leave through ``os._exit`` (oslo.service's workers), where no atexit runs."""
+    processor = _state.get("processor")
+    if processor is None:
+        return True
+    return bool(_safety.safe_call("flushing spans before the worker exits",
+                                  processor.flush_before_exit, default=False))
 
 
 def _teardown() -> None:
@@ -229,11 +276,14 @@ def _teardown() -> None:
     ours = getattr(provider, "sampler", None)
     if isinstance(ours, sampler.ProfilerSampler):  # stop a Jaeger remote poller
         _safety.safe_call("stopping the sampling poller", ours.root_sampler.close)
+    textmap = _state.pop("textmap", None)
+    if textmap is not None and propagate.get_global_textmap() is propagation.PROPAGATOR:
+        propagate.set_global_textmap(textmap)  # the host's, unless it set another since
     try:
+        if processor is not None:
+            processor.shutdown()  # within shutdown_timeout
         if owns and provider is not None:
-            provider.shutdown()  # flushes every processor
-        elif processor is not None:
-            processor.shutdown()
+            provider.shutdown()  # the other processors a host added to ours
     except Exception as exc:  # pragma: no cover - exporter bugs
         LOG.warning("os_trace_plugins: flushing spans at shutdown failed: %s", exc)
 

@@ -96,7 +96,14 @@ _base_opts: list[cfg.Opt] = [
     cfg.IntOpt(
         "max_queue_size", default=2048, min=1,
         help="Spans buffered for export; beyond it new spans are dropped "
-             "rather than blocking the service."),
+             "(and counted, reported once per outage) rather than blocking "
+             "the service."),
+    cfg.FloatOpt(
+        "shutdown_timeout", default=5.0, min=0.0,
+        help="Seconds a process that exits (shutdown(), interpreter exit, an "
+             "oslo.service worker leaving on SIGTERM) waits for its pending "
+             "spans to be exported; spans still pending after it are dropped "
+             "and counted, so an unreachable collector cannot hold an exit."),
 ]
 
 # --- rpc: oslo.messaging hooks ----------------------------------------------

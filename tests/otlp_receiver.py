@@ -61,9 +61,15 @@ class OTLPReceiver:
     test class.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.spans: list[ReceivedSpan] = []
         self.requests = 0
+        #: a collector fault (tests/reliability): None (healthy), "503" (answer
+        #: 503 Service Unavailable) or "blackhole" (read the request, never answer);
+        #: a refusing collector is :meth:`close_port` ... :meth:`reopen_port`
+        self.fault: str | None = None
+        self.refused = 0
+        self._released = threading.Event()
         self.content_types: list[str] = []
         self._cond = threading.Condition()
         receiver = self
@@ -72,6 +78,18 @@ class OTLPReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                fault = receiver.fault
+                if fault == "blackhole":  # accepted, read, never answered
+                    del body  # a held request keeps no memory of the test process
+                    receiver._released.wait(60)
+                    self.close_connection = True
+                    return
+                if fault == "503":
+                    receiver.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 if self.path != "/v1/traces":
@@ -91,10 +109,32 @@ class OTLPReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        #: port: 0 for any free port, or a given one (a collector coming back)
+        self._handler = Handler
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.endpoint = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def set_fault(self, fault: str | None) -> None:
+        """Switch the fault; a black hole's held requests are let go when it ends."""
+        self.fault = fault
+        if fault == "blackhole":
+            self._released.clear()
+        else:
+            self._released.set()
+
+    def close_port(self) -> None:
+        """Stop listening: connections are refused until :meth:`reopen_port`."""
+        self.stop()
+
+    def reopen_port(self) -> None:
+        """Listen on the same port again (the collector is back)."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
 
     def _add(self, req: ExportTraceServiceRequest, content_type: str) -> None:
         found = []
@@ -143,6 +183,7 @@ class OTLPReceiver:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)

@@ -2,7 +2,9 @@
 
 For deploy pipelines: the same checks ``setup()`` makes (connection string
 scheme, optional packages, collector reachable, option types), printed as one
-line each, with a non-zero exit when tracing would be left off.  It also
+line each, with a non-zero exit when tracing would be left off.  A collector
+that is unreachable now is a warning: tracing stays on and spans are exported
+once it is back.  It also
 warns about each clash it can detect with what else is installed or set in
 its environment (run it in the service's environment: same venv, same
 ``OTEL_*``): OSProfiler initialized from the same section, the third-party
@@ -54,6 +56,8 @@ def check_conf(conf: Any, reach: bool = True) -> tuple[list[str], list[str]]:
         return [f"[profiler]: {exc}"], []
     try:
         exporters.check_connection_string(values["connection_string"], reach=reach)
+    except exporters.Unreachable as exc:  # setup() keeps tracing on: not a failure
+        warnings.append(str(exc))
     except exporters.ConfigError as exc:
         problems.append(str(exc))
     raw = values.get("hmac_keys") or ""

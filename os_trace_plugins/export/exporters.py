@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = [
     "ConfigError",
+    "Unreachable",
     "Target",
     "ACCEPTED",
     "build_exporter",
@@ -55,6 +56,12 @@ _OTLP_GRPC_PORT = 4317
 
 class ConfigError(ValueError):
     """A ``[profiler]`` value that cannot be used; the message says why."""
+
+
+class Unreachable(ConfigError):
+    """The collector does not accept connections *now*: not a configuration
+    error (``setup()`` keeps tracing on and the exporter retries; ``os-trace
+    check`` warns)."""
 
 
 @dataclass(frozen=True)
@@ -134,21 +141,22 @@ def parse_connection_string(value: str | None) -> Target:
 
 
 def probe(target: Target, timeout: float = 1.0) -> None:
-    """Check that a network collector accepts TCP connections; ConfigError if not."""
+    """Check that a network collector accepts TCP connections; Unreachable if not."""
     if target.kind not in ("otlp-http", "otlp-grpc"):
         return
     try:
         with socket.create_connection((target.host, target.port), timeout=timeout):
             pass
     except OSError as exc:
-        raise ConfigError(
+        raise Unreachable(
             f"[profiler] connection_string: collector {target.host}:{target.port} "
-            f"is unreachable ({exc.strerror or exc}); start the collector or fix "
-            f"the address; accepted: {ACCEPTED}") from None
+            f"is unreachable now ({exc.strerror or exc}); spans are exported once it "
+            f"is back: start the collector or fix the address") from None
 
 
 def check_connection_string(value: str | None, reach: bool = True) -> Target:
-    """Validate ``value`` (and reach the collector); ConfigError when unusable."""
+    """Validate ``value`` (and reach the collector); ConfigError when unusable,
+    :class:`Unreachable` (a subclass) when only the reach failed."""
     target = parse_connection_string(value)
     if target.kind == "otlp-grpc":
         _import_grpc_exporter(value or "")

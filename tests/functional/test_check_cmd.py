@@ -33,14 +33,18 @@ class TestCheck(TestCase):
         self.assertIn("accepted:", err)
         self.assertNotIn("Traceback", err)
 
-    def test_unreachable_collector_and_no_connect(self) -> None:
+    def test_unreachable_collector_is_a_warning_and_no_connect(self) -> None:
+        # setup() keeps tracing on while the collector is down: not a failure
         path = self.config_file({"enabled": True,
                                  "connection_string": "otlp://127.0.0.1:1"})
-        code, _, err = self.run_cli("check", "--config-file", path)
-        self.assertEqual(code, 1)
-        self.assertIn("unreachable", err)
+        code, out, err = self.run_cli("check", "--config-file", path)
+        self.assertEqual(code, 0, err)
+        self.assertIn("warning: [profiler] connection_string: collector 127.0.0.1:1 is "
+                      "unreachable now", err)
+        self.assertIn("OK: tracing on", out)
         code, _, err = self.run_cli("check", "--no-connect", "--config-file", path)
         self.assertEqual(code, 0, err)
+        self.assertNotIn("unreachable", err)
 
     def test_bad_value_and_missing_file(self) -> None:
         path = self.config_file({"sampling_rate": "often",

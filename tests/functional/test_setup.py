@@ -16,6 +16,7 @@ from os_trace_plugins import _hooks
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.export import ids, sampler
 from tests.base import TestCase, make_conf, reset_globals
+from tests.otlp_receiver import OTLPReceiver
 
 
 class TestSetup(TestCase):
@@ -115,15 +116,55 @@ class TestSetup(TestCase):
         self.assertIn("accepted: otlp://HOST:PORT", msg)
         self.assertEqual(_hooks.loaded_hooks(), {})
 
-    def test_unreachable_collector_logs_and_leaves_tracing_off(self) -> None:
+    def test_collector_down_at_start_keeps_tracing_on_and_exports_once_back(self) -> None:
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        s.close()
-        conf = make_conf(enabled=True, connection_string=f"otlp://127.0.0.1:{port}")
-        with self.assertLogs("os_trace_plugins", logging.ERROR) as logs:
-            self.assertFalse(os_trace_plugins.setup(conf))
-        self.assertIn("unreachable", logs.records[0].getMessage())
+        s.close()  # nothing listens there now
+        conf = make_conf(enabled=True, connection_string=f"otlp://127.0.0.1:{port}",
+                         export_timeout=2.0)
+        with self.assertLogs("os_trace_plugins", logging.INFO) as logs:
+            self.assertTrue(os_trace_plugins.setup(conf, service="nova-api"))
+        warned = [r for r in logs.records if r.levelno == logging.WARNING]
+        self.assertEqual(len(warned), 1, [r.getMessage() for r in logs.records])
+        self.assertIn(f"collector 127.0.0.1:{port} is unreachable now", warned[0].getMessage())
+        self.assertIn("exported once it is back", warned[0].getMessage())
+        self.assertFalse([r for r in logs.records if r.levelno >= logging.ERROR])
+        tracer = trace.get_tracer("t")
+        with tracer.start_as_current_span("during the outage"):
+            pass
+        receiver = OTLPReceiver(port=port).start()  # the collector is back
+        try:
+            with tracer.start_as_current_span("after"):
+                pass
+            os_trace_plugins.shutdown()
+            names = {x.name for x in receiver.wait_for(1)}
+        finally:
+            receiver.stop()
+        self.assertIn("after", names)
+
+    def test_shutdown_restores_the_hosts_propagator(self) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.propagators.composite import CompositePropagator
+
+        from os_trace_plugins.export import propagation
+
+        hosts = CompositePropagator([])  # e.g. B3 only, installed by the host
+        propagate.set_global_textmap(hosts)
+        os_trace_plugins.setup(make_conf(enabled=True, connection_string="console://"))
+        self.assertIs(propagate.get_global_textmap(), propagation.PROPAGATOR)
+        os_trace_plugins.shutdown()
+        self.assertIs(propagate.get_global_textmap(), hosts)
+
+    def test_shutdown_keeps_a_propagator_set_after_setup(self) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.propagators.composite import CompositePropagator
+
+        os_trace_plugins.setup(make_conf(enabled=True, connection_string="console://"))
+        later = CompositePropagator([])
+        propagate.set_global_textmap(later)  # the host chose again after setup()
+        os_trace_plugins.shutdown()
+        self.assertIs(propagate.get_global_textmap(), later)
 
     def test_broken_config_value_never_raises(self) -> None:
         from oslo_config import cfg

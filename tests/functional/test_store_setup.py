@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import os_trace_plugins
 from os_trace_plugins import _setup
+from os_trace_plugins.export._bounded import BoundedProcessor
 from os_trace_plugins.store.exporter import SQLiteSpanExporter
 from os_trace_plugins.store.reader import StoreReader
 from tests.base import TestCase
@@ -24,7 +25,8 @@ class StoreSetupTest(TestCase):
         with mock.patch.dict(os.environ, {"OS_TRACE_STATE_DIR": state}):
             self.assertTrue(os_trace_plugins.setup(self.conf, service="nova-api"))
             processor = _setup._state["processor"]
-            self.assertIsInstance(processor, BatchSpanProcessor)
+            self.assertIsInstance(processor, BoundedProcessor)  # over the SDK's batch one
+            self.assertIsInstance(processor.batch, BatchSpanProcessor)
             with trace.get_tracer("t").start_as_current_span("GET /") as span:
                 trace_id = f"{span.get_span_context().trace_id:032x}"
             os_trace_plugins.shutdown()

@@ -75,8 +75,9 @@ class TestParse(unittest.TestCase):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()  # nothing listens there now
-        with self.assertRaisesRegex(ConfigError, "unreachable"):
+        with self.assertRaisesRegex(exporters.Unreachable, "unreachable now") as cm:
             exporters.check_connection_string(f"otlp://127.0.0.1:{port}")
+        self.assertIsInstance(cm.exception, ConfigError)  # what older callers catch
         exporters.check_connection_string(f"otlp://127.0.0.1:{port}", reach=False)
 
 
