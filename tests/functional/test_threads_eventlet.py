@@ -126,6 +126,13 @@ def pool_workers(provider: Any) -> None:
     pools = {"concurrent.futures": concurrent.futures.ThreadPoolExecutor(1),
              "futurist threads": futurist.ThreadPoolExecutor(max_workers=1),
              "futurist green": futurist.GreenThreadPoolExecutor(max_workers=1)}
+    def blocked(release: Any) -> int:
+        release.wait()
+        return current_span_id()
+
+    def note(seen: dict[str, int]) -> Any:
+        return lambda _f: seen.__setitem__("callback", current_span_id())
+
     out = {}
     for name, pool in pools.items():
         seen: dict[str, int] = {}
@@ -134,9 +141,9 @@ def pool_workers(provider: Any) -> None:
             seen["request"] = span.get_span_context().span_id
             # the worker starts here; the green pool's worker then drains
             # the task queued behind this one (submitted below, outside)
-            first = pool.submit(lambda: (release.wait(), current_span_id())[1])
+            first = pool.submit(blocked, release)
         later = pool.submit(current_span_id)
-        later.add_done_callback(lambda _f: seen.__setitem__("callback", current_span_id()))
+        later.add_done_callback(note(seen))
         release.send(True)
         seen["task"] = first.result(timeout=10)
         later.result(timeout=10)

@@ -17,12 +17,14 @@ call's server span, and the endpoint ran in its caller's trace.
 Reused workers: each caller thread/greenthread checks, before each trace and
 after the last, that no context is attached (``context.get_current()`` is
 empty); after every call the caller submits a probe to the RPC server's
-executor and one to the hand-off pool, *around* our submit wrapper (the original ``submit``), so the probe sees
-the worker's own context, not one we bind; under load it runs on a worker
-that just served an item.  The probes are submitted outside any trace: a
-pool that starts a worker thread during a submit we do not wrap gives it the
-submitter's context for the thread's life (``Thread.start`` is carried), which
-is what a probe from inside the endpoint measured, not a leak of a work item.  The figures are printed at the end of the run.
+executor and one to the hand-off pool, *around* our submit wrapper (the
+original ``submit``), so the probe sees the worker's own context, not one we
+bind; under load it runs on a worker that just served an item.  The probes
+are submitted outside any trace: a pool that starts a worker thread during a
+submit we do not wrap gives it the submitter's context for the thread's life
+(``Thread.start`` is carried), which a probe from inside the endpoint would
+measure instead of a leak of a work item.  The figures are printed at the end
+of the run.
 """
 
 from __future__ import annotations
