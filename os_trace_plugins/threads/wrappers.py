@@ -36,7 +36,12 @@ Wrapped = Callable[..., Any]
 #: ``in_submit`` is True on a thread inside one of our executor wrappers: a
 #: worker thread the executor starts there serves every later task of the
 #: pool, so it must not take the first submitter's context as its own (each
-#: task brings its own).  Set inline: a context manager costs ~3x more.
+#: task brings its own).  Checked by every start path: ``Thread.start``, and
+#: under eventlet the ``GreenThread``/``spawn_n`` a monkey-patched
+#: ``Thread.start`` or a green pool's worker goes through (else the worker
+#: keeps the first request's context for life, and what runs on it outside a
+#: task, a future's done-callback, joins that trace).  Set inline: a context
+#: manager costs ~3x more.
 _state = threading.local()
 
 
@@ -115,11 +120,13 @@ def greenthread_init(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
 
     One point for ``eventlet.spawn``, ``spawn_after``, ``GreenPool.spawn``
     and oslo.service's eventlet thread groups, whatever name they were called
-    by.
+    by.  Inside one of our executor wrappers it is a pool's worker being
+    started (monkey-patched ``Thread.start`` ends here too): left empty, as
+    :func:`thread_start` leaves a worker thread.
     """
     result = wrapped(*args, **kwargs)
     ctx = context.get_current()
-    if ctx:
+    if ctx and not getattr(_state, "in_submit", False):
         instance.__dict__[CONTEXT_ATTR] = ctx
     return result
 
@@ -136,7 +143,7 @@ def greenthread_main(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
 def spawn_n_wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Any:
     """``eventlet.spawn_n`` (a bare greenlet, no GreenThread): bind the function."""
-    if args:
+    if args and not getattr(_state, "in_submit", False):
         ctx = context.get_current()
         if ctx:
             args = (bind(args[0], ctx),) + args[1:]

@@ -27,6 +27,15 @@ class EventletTest(ThreadsTestCase):
         self.assertEqual(result["outside"], 0)
         self.assertIsNone(spans["plain after"]["parent"])
 
+    def test_pool_workers_started_in_a_request_start_clean(self) -> None:
+        # a pool worker greenthread started inside a request's submit must not
+        # keep that request's context: a done-callback of a later task runs on
+        # the worker outside the task, and must not join the first request
+        _, result = run_child(f"{CHILD}:pool_workers", eventlet=True)
+        for pool, seen in result.items():
+            self.assertEqual(seen["task"], seen["request"], f"{pool}: task left its trace")
+            self.assertEqual(seen["callback"], 0, f"{pool}: worker kept the request's context")
+
     def test_looping_call_ticks(self) -> None:
         spans, result = run_child(f"{CHILD}:looping", eventlet=True)
         check_ticks(self, spans, result)
@@ -102,6 +111,46 @@ def spawns(provider: Any) -> None:
     green.shutdown()
     eventlet.spawn(work("plain after")).wait()
     emit({"reused_worker": reused, "outside": current_span_id()})
+
+
+def pool_workers(provider: Any) -> None:
+    """Workers started by a submit inside a request, then a task from outside."""
+    import concurrent.futures
+
+    import eventlet
+    import futurist
+
+    from tests.functional.threads_env import current_span_id
+
+    tracer = _instrument(provider)
+    pools = {"concurrent.futures": concurrent.futures.ThreadPoolExecutor(1),
+             "futurist threads": futurist.ThreadPoolExecutor(max_workers=1),
+             "futurist green": futurist.GreenThreadPoolExecutor(max_workers=1)}
+    def blocked(release: Any) -> int:
+        release.wait()
+        return current_span_id()
+
+    def note(seen: dict[str, int]) -> Any:
+        return lambda _f: seen.__setitem__("callback", current_span_id())
+
+    out = {}
+    for name, pool in pools.items():
+        seen: dict[str, int] = {}
+        release = eventlet.event.Event()
+        with tracer.start_as_current_span(f"request {name}") as span:
+            seen["request"] = span.get_span_context().span_id
+            # the worker starts here; the green pool's worker then drains
+            # the task queued behind this one (submitted below, outside)
+            first = pool.submit(blocked, release)
+        later = pool.submit(current_span_id)
+        later.add_done_callback(note(seen))
+        release.send(True)
+        seen["task"] = first.result(timeout=10)
+        later.result(timeout=10)
+        eventlet.sleep(0.01)
+        pool.shutdown(wait=True)
+        out[name] = seen
+    emit(out)
 
 
 def run_loops(provider: Any, sleep: Any) -> dict[str, int]:
