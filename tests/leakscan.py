@@ -231,7 +231,7 @@ def _wrap_export(cls: type, where: str) -> None:
 
     export._leakscan = True  # type: ignore[attr-defined]
     export.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(cls, "export", export)
+    cls.export = export  # type: ignore[attr-defined]
 
 
 def _wrap_init_path(cls: type, attr: str = "path") -> None:
@@ -248,7 +248,7 @@ def _wrap_init_path(cls: type, attr: str = "path") -> None:
                 SCANNER.scan_store(path)  # its directory may be gone at the end
 
     __init__._leakscan = True  # type: ignore[attr-defined]
-    setattr(cls, "__init__", __init__)
+    cls.__init__ = __init__  # type: ignore[misc]
 
 
 def install() -> None:
