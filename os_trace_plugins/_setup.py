@@ -201,6 +201,8 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
                                   bool(group.service_name))
     processor: SpanProcessor = BatchSpanProcessor(
         exporter, max_queue_size=group.max_queue_size,
+        # the SDK refuses a batch larger than the queue (its default is 512)
+        max_export_batch_size=min(512, group.max_queue_size),
         export_timeout_millis=int(group.export_timeout * 1000))
     provider = _host_provider()
     if provider is not None:

@@ -100,7 +100,10 @@ class HostileConfigTest(base.TestCase):
                 tally.add("on" if on else "off")
                 errors = [r for r in records if r.levelno >= logging.ERROR]
                 tally.add("refused_with_log_line", int(not on and bool(errors)))
-                tally.add("tracebacks_logged", sum(1 for r in errors if r.exc_info))
+                traced = [r for r in errors if r.exc_info]
+                tally.add("tracebacks_logged", len(traced))
+                if traced and len(tally.examples) < 5:
+                    tally.examples.append(f"{traced[0].getMessage()} <- {section!r}"[:400])
                 tally.high("most_error_lines", len(errors))
 
         run()
@@ -111,9 +114,34 @@ class HostileConfigTest(base.TestCase):
                most_error_lines_per_start=tally["most_error_lines"],
                exceptions_escaped=tally.escaped)
         self.assertEqual(tally.escaped, 0, tally.examples)
-        self.assertEqual(tally["tracebacks_logged"], 0)
+        self.assertEqual(tally["tracebacks_logged"], 0, tally.examples)
         self.assertGreaterEqual(tally.cases, 1000)
         self.assertGreater(min(tally["on"], tally["off"], tally["refused_with_log_line"]), 20)
+
+
+    def test_values_that_used_to_fail_with_a_traceback(self) -> None:
+        """Found by the property above; each was a traceback or a crash in setup()."""
+        env = mock.patch.dict(os.environ, {"OS_TRACE_STATE_DIR": self.tmpdir})
+        env.start()
+        self.addCleanup(env.stop)
+        for section, expected in (({"export_timeout": ""}, False),
+                                  ({"sampling_rate": ""}, False),
+                                  ({"export_timeout": "inf"}, False),
+                                  ({"hmac_keys": "$nope"}, False),
+                                  ({"connection_string": "sqlite:"}, False),
+                                  ({"max_queue_size": "16"}, True)):
+            with self.subTest(section=section):
+                path = self.config_file({"enabled": True, **section})
+                conf = cfg.ConfigOpts()
+                opts.register_opts(conf)
+                conf(args=[], project="hostile", default_config_files=[path])
+                with self.assertLogs("os_trace_plugins", logging.DEBUG) as logs:
+                    on = os_trace_plugins.setup(conf, service="hostile")
+                os_trace_plugins.shutdown()
+                os_trace_plugins._setup._state.clear()
+                base.reset_globals()
+                self.assertEqual(on, expected, logs.output)
+                self.assertFalse([r for r in logs.records if r.exc_info], logs.output)
 
 
 COLUMNS = ("trace_id", "span_id", "parent_id", "service", "name", "kind", "start_ns",
