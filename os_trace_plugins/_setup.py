@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import socket
 import sys
@@ -146,6 +147,26 @@ def is_enabled() -> bool:
     return bool(_state.get("enabled"))
 
 
+def _bad_value(group: Any) -> str | None:
+    """What is wrong with the ``[profiler]`` values, or None.
+
+    Beyond oslo.config's own type checks: an empty value (``export_timeout =``
+    reads as None), a non-finite number (``inf``, ``nan`` pass a ``min``
+    check) and a ``$name`` interpolation naming no option, each of which
+    used to fail later with a traceback.
+    """
+    for opt in opts.list_opts()[0][1]:
+        try:
+            value = getattr(group, opt.dest)
+        except (cfg.Error, ValueError) as exc:
+            return str(exc)
+        if value is None and opt.default is not None:
+            return f"{opt.dest} is empty (default: {opt.default})"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{opt.dest} = {value} is not a finite number"
+    return None
+
+
 def setup(conf: Any = None, service: str | None = None, host: str | None = None) -> bool:
     """Turn tracing on from the ``[profiler]`` group; return whether it is on.
 
@@ -170,11 +191,9 @@ def _setup(conf: Any, service: str | None, host: str | None) -> bool:
         conf = cfg.CONF
     opts.register_opts(conf)
     group = getattr(conf, opts.GROUP)
-    try:  # a value of the wrong type in the file: one clear line, no traceback
-        for opt in opts.list_opts()[0][1]:
-            getattr(group, opt.dest)
-    except (cfg.ConfigFileValueError, ValueError) as exc:
-        LOG.error("os_trace_plugins: tracing is off: bad [profiler] value: %s", exc)
+    problem = _bad_value(group)
+    if problem is not None:  # one clear line, no traceback
+        LOG.error("os_trace_plugins: tracing is off: bad [profiler] value: %s", problem)
         return False
     if group.log_correlation:
         # Even with tracing off: a format string naming %(trace_id)s must not

@@ -23,6 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tests import leakscan
+
 __all__ = ["OTLPReceiver", "ReceivedSpan"]
 
 
@@ -96,6 +98,7 @@ class OTLPReceiver:
                     self.send_response(404)
                     self.end_headers()
                     return
+                leakscan.scan_payload(body)  # the session-wide secret scan
                 req = ExportTraceServiceRequest()
                 req.ParseFromString(body)
                 receiver._add(req, self.headers.get("Content-Type", ""))

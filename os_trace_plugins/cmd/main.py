@@ -16,10 +16,19 @@ from collections.abc import Sequence
 
 from os_trace_plugins._version import __version__
 
-__all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
+__all__ = ["main", "build_parser", "SUBCOMMAND_MODULES", "one_line"]
 
 #: Modules (in this package) that contribute subcommands, in help order.
 SUBCOMMAND_MODULES = ("check", "sign", "traces", "demo")
+
+
+def one_line(message: object) -> str:
+    """``message`` as one printable line: a damaged store's bytes quoted in an
+    error must not reach the terminal as control characters or line breaks."""
+    text = str(message)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback
         if args.debug:
             raise
-        print(f"os-trace {args.command}: error: {exc}", file=sys.stderr)
+        print(f"os-trace {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -58,7 +58,9 @@ def register(sub: Any) -> None:
 
 
 def _fail(command: str, message: object) -> int:
-    print(f"os-trace {command}: {message}", file=sys.stderr)
+    from os_trace_plugins.cmd.main import one_line
+
+    print(f"os-trace {command}: {one_line(message)}", file=sys.stderr)
     return 1
 
 

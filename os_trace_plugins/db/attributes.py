@@ -93,9 +93,11 @@ class EngineInfo:
             attrs["db.operation.name"] = op
         if collection:
             attrs["db.collection.name"] = collection
+        entry = (name, attrs)
+        if len(statement) > _statement.CACHE_MAX_LENGTH:
+            return entry  # never kept: a huge statement is not held in memory
         if len(self.entries) >= STATEMENTS_PER_ENGINE:
             self.entries.clear()  # crude bound; refilled by the hot statements
-        entry = (name, attrs)
         self.entries[statement] = entry
         return entry
 
@@ -121,6 +123,6 @@ def engine_info(engine: Any) -> EngineInfo:
 
 def clear_statement_caches(*_: Any) -> None:
     """Forget cached statements (the maximum statement length changed)."""
-    _statement.parse.cache_clear()
+    _statement.cache_clear()
     for info in list(_all_infos):
         info.entries.clear()

@@ -8,6 +8,11 @@ about a dictionary lookup).  Parsing is deliberately shallow: the first
 keyword is the operation; the first table after FROM / INTO / UPDATE / TABLE
 is the collection, and only when it is unambiguous (no join, no subquery, no
 comma list), because a wrong collection name is worse than none.
+
+Every step is linear in the statement's length (leading comments are skipped
+by a loop, not a backtracking regex: ``"/**/" * 26`` once took 14 s), and a
+statement longer than :data:`CACHE_MAX_LENGTH` is parsed without being kept,
+so a service issuing huge distinct statements holds no copy of them.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["StatementInfo", "parse", "CACHE_SIZE"]
+__all__ = ["StatementInfo", "parse", "CACHE_SIZE", "CACHE_MAX_LENGTH"]
 
 #: distinct statements remembered (an ORM-heavy service has a few thousand)
 CACHE_SIZE = 4096
+#: longer statements are parsed on every execution and never cached
+CACHE_MAX_LENGTH = 16384
 
-_FIRST_WORD = re.compile(r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*([A-Za-z]+)", re.S)
+_SPACE = re.compile(r"\s*")
+_WORD = re.compile(r"[A-Za-z]+")
 _TABLE = r'((?:[`"\[]?[\w$]+[`"\]]?\.)?[`"\[]?[\w$]+[`"\]]?)'
 _COLLECTION = {
     "SELECT": re.compile(r"\bFROM\s+" + _TABLE + r"(?P<rest>.*)$", re.I | re.S),
@@ -33,6 +41,8 @@ _COLLECTION = {
     "ALTER": re.compile(r"\bTABLE\s+" + _TABLE, re.I),
     "TRUNCATE": re.compile(r"^\s*TRUNCATE\s+(?:TABLE\s+)?" + _TABLE, re.I),
 }
+#: longest schema.table we report (PostgreSQL: 63 per part, MySQL: 64)
+_MAX_NAME = 160
 _AMBIGUOUS = re.compile(r"\bJOIN\b|,|\(", re.I)
 _QUOTES = '`"[]'
 
@@ -59,14 +69,42 @@ def _collection(op: str, statement: str) -> str | None:
         m = pattern.search(statement)
         if m is None:
             return None
+    if len(m.group(1)) > _MAX_NAME:
+        return None  # no database names a table so: not a name to put in a span
     return "".join(ch for ch in m.group(1) if ch not in _QUOTES)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+def _first_word(statement: str) -> str | None:
+    """The first keyword after whitespace, ``/* */`` and ``--`` comments."""
+    i, n = 0, len(statement)
+    while i < n:
+        i = _SPACE.match(statement, i).end()  # type: ignore[union-attr]
+        if statement.startswith("/*", i):
+            end = statement.find("*/", i + 2)
+            if end < 0:
+                return None
+            i = end + 2
+        elif statement.startswith("--", i):
+            end = statement.find("\n", i + 2)
+            if end < 0:
+                return None
+            i = end + 1
+        else:
+            m = _WORD.match(statement, i)
+            return m.group(0) if m else None
+    return None
+
+
 def parse(statement: str, max_length: int) -> StatementInfo:
     """(db.operation.name, db.collection.name, span name, db.query.text)."""
-    m = _FIRST_WORD.match(statement)
-    op = m.group(1).upper() if m else None
+    if len(statement) > CACHE_MAX_LENGTH:
+        return _parse(statement, max_length)
+    return _cached(statement, max_length)
+
+
+def _parse(statement: str, max_length: int) -> StatementInfo:
+    word = _first_word(statement)
+    op = word.upper() if word and len(word) <= _MAX_NAME else None
     collection = _collection(op, statement) if op else None
     if op and collection:
         name = f"{op} {collection}"
@@ -74,3 +112,8 @@ def parse(statement: str, max_length: int) -> StatementInfo:
         name = op or "SQL"
     text = statement if len(statement) <= max_length else statement[:max_length]
     return op, collection, name, text
+
+
+_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_parse)
+#: forget the cached statements (the maximum statement length changed)
+cache_clear = _cached.cache_clear

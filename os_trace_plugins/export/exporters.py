@@ -111,7 +111,7 @@ def parse_connection_string(value: str | None) -> Target:
         return Target("sqlite", default_store_path())
     if scheme == "sqlite":
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////abs/path.db
-        if parts.netloc:
+        if parts.netloc or "://" not in value:
             raise _bad(value, "a sqlite URL has no host: use sqlite:///relative/path "
                               "or sqlite:////absolute/path")
         rest = value.split("://", 1)[1]

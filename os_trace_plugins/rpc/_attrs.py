@@ -15,6 +15,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from os_trace_plugins._bounds import cut
+
 __all__ = [
     "RPC_SYSTEM", "system_of_transport", "system_of_incoming", "context_attributes",
     "set_error", "exception_type",
@@ -86,7 +88,7 @@ def context_attributes(ctxt: Any, into: dict[str, Any]) -> dict[str, Any]:
             for key in keys:
                 value = ctxt.get(key)
                 if value and isinstance(value, str):
-                    into[attr] = value
+                    into[attr] = cut(value)
                     break
     return into
 
@@ -111,11 +113,13 @@ def set_error(span: Span, exc: BaseException, expected: bool = False) -> None:
     """Record ``exc``; an expected exception is an event, not an error status."""
     from opentelemetry.trace import Status, StatusCode
 
-    span.record_exception(exc, escaped=not expected)
+    from os_trace_plugins._errors import record_exception, redact
+
+    record_exception(span, exc, escaped=not expected)
     if expected:
         span.set_attribute("oslo_messaging.expected_exception", exception_type(exc))
         return
     span.set_attribute("error.type", exception_type(exc))
     if type(exc).__name__ == "RemoteError":
         span.set_attribute("rpc.remote_exception.type", exception_type(exc))
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
+    span.set_status(Status(StatusCode.ERROR, redact(f"{type(exc).__name__}: {exc}")[:256]))

@@ -23,6 +23,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 
 from os_trace_plugins import _flagged, _safety
+from os_trace_plugins._bounds import cut
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 from os_trace_plugins.rpc.client import (
@@ -55,10 +56,10 @@ def _notification_attributes(span: Span, system: str, op_type: str,
     for key in ("event_type", "priority", "publisher_id"):
         value = message.get(key)
         if value:
-            attrs[f"oslo_messaging.notification.{key}"] = str(value)
+            attrs[f"oslo_messaging.notification.{key}"] = cut(str(value))
     message_id = message.get("message_id")
     if message_id:
-        attrs["messaging.message.id"] = str(message_id)
+        attrs["messaging.message.id"] = cut(str(message_id))
     attrs.update(extra)
     span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
@@ -89,7 +90,8 @@ def _begin_one(hook: Hook, incoming: Any) -> Started:
     ctxt = incoming.ctxt
     _, parent = resume(incoming, "notification")
     msg = _message(incoming.message)
-    span, ctx = begin_receive(hook, f"{msg.get('event_type') or 'notification'} process",
+    span, ctx = begin_receive(hook, cut(f"{msg.get('event_type') or 'notification'}")
+                              + " process",
                               SpanKind.CONSUMER, parent)
     if span is not None:
         _safety.safe_call("notification consumer attributes", _notification_attributes,
@@ -112,7 +114,7 @@ def _begin_batch(hook: Hook, incoming: Any) -> Started:
         event_type = _message(getattr(one, "message", None)).get("event_type")
         if isinstance(event_type, str):
             event_types.add(event_type)
-    name = (f"{next(iter(event_types))} process" if len(event_types) == 1
+    name = (cut(next(iter(event_types))) + " process" if len(event_types) == 1
             else "notifications process")
     root = baggage.set_baggage(_flagged.SQL_BAGGAGE_KEY, "1", Context()) if flagged \
         else Context()

@@ -45,6 +45,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 
 from os_trace_plugins import _flagged, _safety
+from os_trace_plugins._bounds import cut
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 
@@ -140,7 +141,7 @@ def _begin(hook: Hook, dispatcher: Any, incoming: Any) -> Started:
         message = {}
     is_call = _is_call(incoming)
     method, namespace = message.get("method"), message.get("namespace")
-    name = f"{namespace}.{method} process" if namespace else f"{method} process"
+    name = cut(f"{namespace}.{method}" if namespace else f"{method}") + " process"
     span, ctx = begin_receive(hook, name, SpanKind.SERVER if is_call else SpanKind.CONSUMER,
                               parent)
     if span is not None:
@@ -164,7 +165,7 @@ def _set_attributes(span: Span, dispatcher: Any, incoming: Any,
                       ("version", "oslo_messaging.version")):
         value = message.get(key)
         if value:
-            attrs[attr] = str(value)
+            attrs[attr] = cut(str(value))
     span.set_attributes(_attrs.context_attributes(ctxt, attrs))
 
 

@@ -56,6 +56,21 @@ def _friendly(path: str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"span store {path}: {text}")
 
 
+def _check_row(r: Any, attributes: Any, events: Any, links: Any, resource: Any) -> None:
+    """The shapes the writer stores; a damaged row raises ValueError (one line)."""
+    if not (isinstance(attributes, dict) and isinstance(resource, dict)
+            and isinstance(events, list) and isinstance(links, list)
+            and all(isinstance(e, dict) and isinstance(e.get("attributes", {}), dict)
+                    for e in events)
+            and all(isinstance(x, dict) for x in links)):
+        raise ValueError("attributes, events, links or resource of the wrong shape")
+    if not (isinstance(r[6], int) and isinstance(r[7], int)
+            and all(isinstance(v, str) for v in (r[0], r[1], r[3], r[4], r[5], r[8]))
+            and (r[2] is None or isinstance(r[2], str))
+            and (r[9] is None or isinstance(r[9], str))):
+        raise ValueError("ids, names or times of the wrong type")
+
+
 class StoreReader:
     """Read-only access to a store file."""
 
@@ -94,6 +109,9 @@ class StoreReader:
             yield
         except sqlite3.Error as exc:
             raise _friendly(self.path, exc) from None
+        except UnicodeDecodeError as exc:  # a damaged page: text that is not UTF-8
+            raise StoreError(f"{self.path} is not a readable span store (text that is "
+                             f"not UTF-8: {exc.reason})") from None
 
     def list_traces(self, service: str | None = None, errors: bool = False,
                     min_duration_ms: float | None = None, limit: int = 20,
@@ -161,7 +179,7 @@ class StoreReader:
                 "resource, scope FROM spans WHERE trace_id = ? ORDER BY start_ns",
                 (full,)).fetchall()
         out = []
-        resources: dict[str, Any] = {}  # identical per process: parse each once
+        resources: dict[Any, Any] = {}  # identical per process: parse each once
         for r in rows:
             try:
                 attributes = json.loads(r[10])
@@ -170,7 +188,8 @@ class StoreReader:
                 resource = resources.get(r[13])
                 if resource is None:
                     resource = resources[r[13]] = json.loads(r[13])
-            except ValueError as exc:
+                _check_row(r, attributes, events, links, resource)
+            except (ValueError, TypeError) as exc:
                 raise StoreError(f"span {r[1]} of trace {full} is corrupt ({exc})") from None
             out.append({"trace_id": r[0], "span_id": r[1], "parent_id": r[2],
                         "service": r[3], "name": r[4], "kind": r[5], "start_ns": r[6],

@@ -21,6 +21,12 @@ from whichever router matched, always written ``{name}``:
 The template is prefixed with ``SCRIPT_NAME`` (where the app is mounted:
 ``/v2.1`` under nova's urlmap).  No router told us: the span keeps the method
 alone (semantic conventions: no path in the name, bounded cardinality).
+
+Whatever a client sent is cut before it becomes an attribute
+(:mod:`os_trace_plugins._bounds`): ``url.path`` to 2048 characters, the
+address, the user agent and the ids to 256, so a 1 MB header costs the span
+nothing.  The query string is never recorded (it carries temp URL
+signatures and tokens).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import re
 from typing import Any
 
 from opentelemetry import trace
+
+from os_trace_plugins._bounds import MAX_PATH_LENGTH, cut
 
 __all__ = ["request_attributes", "finish_attributes", "CONTEXT_ENVIRON_KEYS",
            "KNOWN_METHODS", "route_of", "openstack_ids", "normalize_route",
@@ -72,24 +80,25 @@ def request_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
     method = environ.get("REQUEST_METHOD") or ""
     attrs: dict[str, Any] = {
         "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
-        "url.path": path or "/",
+        "url.path": cut(path, MAX_PATH_LENGTH) if path else "/",
         "url.scheme": environ.get("wsgi.url_scheme") or "http",
     }
     if method not in KNOWN_METHODS:
         attrs["http.request.method_original"] = method[:64]
     host, port = _host_port(environ)
     if host:
-        attrs["server.address"] = host
+        attrs["server.address"] = cut(host)
     if port:
         attrs["server.port"] = port
     ua = environ.get("HTTP_USER_AGENT")
     if ua:
-        attrs["user_agent.original"] = ua[:512]
-    if environ.get("REMOTE_ADDR"):
-        attrs["client.address"] = environ["REMOTE_ADDR"]
+        attrs["user_agent.original"] = cut(ua)
+    remote = environ.get("REMOTE_ADDR")
+    if remote:
+        attrs["client.address"] = cut(str(remote))
     proto = str(environ.get("SERVER_PROTOCOL") or "")
     if proto.startswith("HTTP/"):
-        attrs["network.protocol.version"] = proto[5:]
+        attrs["network.protocol.version"] = cut(proto[5:], 16)
     span.set_attributes(attrs)
 
 
@@ -185,18 +194,18 @@ def openstack_ids(environ: dict[str, Any]) -> dict[str, str]:
     for name in ("request_id", "global_request_id"):
         value = environ.get(f"openstack.{name}")
         if isinstance(value, str) and value:
-            ids[f"openstack.{name}"] = value
+            ids[f"openstack.{name}"] = cut(value)
     ctx = _context_object(environ)
     if ctx is not None:
         for name in _IDS:
             value = getattr(ctx, name, None)
             if isinstance(value, str) and value:
-                ids.setdefault(f"openstack.{name}", value)
+                ids.setdefault(f"openstack.{name}", cut(value))
     if environ.get("HTTP_X_IDENTITY_STATUS") == "Confirmed":  # keystonemiddleware
         for name, key in (("project_id", "HTTP_X_PROJECT_ID"), ("user_id", "HTTP_X_USER_ID")):
             value = environ.get(key)
             if isinstance(value, str) and value:
-                ids.setdefault(f"openstack.{name}", value)
+                ids.setdefault(f"openstack.{name}", cut(value))
     return ids
 
 
@@ -204,6 +213,7 @@ def finish_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
     """Route and OpenStack ids, known once the inner apps ran."""
     route = route_of(environ)
     if route:
+        route = cut(route, MAX_PATH_LENGTH)
         span.set_attribute("http.route", route)
         method = environ.get("REQUEST_METHOD")
         span.update_name(f"{method if method in KNOWN_METHODS else 'HTTP'} {route}")

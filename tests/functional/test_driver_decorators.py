@@ -10,6 +10,7 @@ from osprofiler import profiler as osp_profiler
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.drivers import trace, trace_cls
 from tests import base
+from tests.secret_values import DRIVER_PASSWORD, DRIVER_TOKEN
 
 
 @trace("db")
@@ -82,7 +83,7 @@ class Service(Base):
 
 class TestTrace(base.TestCase):
     def test_function_span_hides_arguments(self) -> None:
-        self.assertEqual(instance_get("ctx", 7, password="hunter2"), {"id": 7})
+        self.assertEqual(instance_get("ctx", 7, password=DRIVER_PASSWORD), {"id": 7})
         span = self.span("db.instance_get")
         attrs = dict(span.attributes or {})
         self.assertEqual(attrs["code.function.name"], f"{__name__}.instance_get")
@@ -92,7 +93,7 @@ class TestTrace(base.TestCase):
 
     def test_switch_reveals_with_masking(self) -> None:
         SWITCHES.set("trace_driver_arguments", True)
-        instance_get("ctx", 7, password="hunter2")
+        instance_get("ctx", 7, password=DRIVER_PASSWORD)
         attrs = dict(self.span("db.instance_get").attributes or {})
         self.assertEqual(attrs["openstack.arg.password"], "***")
         self.assertEqual(attrs["openstack.arg.instance_id"], "7")
@@ -139,7 +140,7 @@ class TestTrace(base.TestCase):
 class TestTraceCls(base.TestCase):
     def test_public_methods_only_by_default(self) -> None:
         m = Manager.make()
-        self.assertEqual(m.build("ctx", token="t"), 1)
+        self.assertEqual(m.build("ctx", token=DRIVER_TOKEN), 1)
         self.assertEqual(m._helper(), "h")
         self.assertEqual(Manager.util(), "u")
         self.assertEqual(m.count, 1)

@@ -16,6 +16,7 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.drivers import trace_driver
 from tests import base
 from tests.functional._driver_sample import BaseDriver, DriverError, SampleDriver
+from tests.secret_values import DRIVER_PASSWORD
 
 
 class TestInstanceWrapping(base.TestCase):
@@ -26,7 +27,7 @@ class TestInstanceWrapping(base.TestCase):
 
     def test_sync_call_span(self) -> None:
         with self.tracer.start_as_current_span("request") as _:
-            result = self.driver.spawn("ctx", "vm1", admin_password="hunter2")
+            result = self.driver.spawn("ctx", "vm1", admin_password=DRIVER_PASSWORD)
         self.assertEqual(result, {"instance": "vm1", "auth_token": "tok-123"})
         span = self.span("compute.spawn")
         self.assertEqual(span.kind, SpanKind.INTERNAL)
@@ -51,8 +52,8 @@ class TestInstanceWrapping(base.TestCase):
 
     def test_arguments_revealed_by_switch_are_masked(self) -> None:
         SWITCHES.set("trace_driver_arguments", True)
-        self.driver.spawn("ctx", "vm1", admin_password="hunter2",
-                          connection_info={"data": {"auth_password": "chap",
+        self.driver.spawn("ctx", "vm1", admin_password=DRIVER_PASSWORD,
+                          connection_info={"data": {"auth_password": DRIVER_PASSWORD,
                                                     "target": "iqn.x"}})
         attrs = dict(self.span("compute.spawn").attributes or {})
         self.assertEqual(attrs["openstack.arg.admin_password"], "***")
@@ -62,7 +63,7 @@ class TestInstanceWrapping(base.TestCase):
         self.assertNotIn("tok-123", attrs["openstack.result"])
         self.assertNotIn("openstack.arg.self", attrs)
         for value in attrs.values():
-            self.assertNotIn("hunter2", str(value))
+            self.assertNotIn(DRIVER_PASSWORD, str(value))
 
     def test_per_site_option_beats_switch(self) -> None:
         SWITCHES.set("trace_driver_arguments", True)

@@ -13,6 +13,7 @@ from opentelemetry import baggage, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from os_trace_plugins.db import attributes, execute, set_sql_tracing, toggle
+from tests.secret_values import SQL_PARAMETER
 from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
 
@@ -39,9 +40,10 @@ class ListenerTest(SQLTestCase):
 
         with self.tracer.start_as_current_span("request") as req:
             with self.engine.begin() as conn:
-                conn.execute(sa.text("INSERT INTO item (name) VALUES (:n)"), {"n": "a"})
+                conn.execute(sa.text("INSERT INTO item (name) VALUES (:n)"),
+                             {"n": SQL_PARAMETER})
                 rows = conn.execute(sa.text("SELECT name FROM item WHERE id = 1")).all()
-        self.assertEqual(rows, [("a",)])
+        self.assertEqual(rows, [(SQL_PARAMETER,)])
         self.assertEqual(seen, [req, req])  # our span was never made current
         request = self.span("request")
         insert, select = self.span("INSERT item"), self.span("SELECT item")

@@ -22,8 +22,9 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.export import ids, sampler
 from os_trace_plugins.wsgi import TracingMiddleware, signed_headers, signing
 from tests import base
+from tests.secret_values import HMAC_KEY
 
-KEY = "test-key-1"
+KEY = HMAC_KEY
 
 
 class Recorder:

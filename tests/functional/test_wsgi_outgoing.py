@@ -18,8 +18,9 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.wsgi import TracingMiddleware, outgoing, signing
 from os_trace_plugins.wsgi.outgoing import RequestsHook, keystoneauth_headers
 from tests import base
+from tests.secret_values import HMAC_KEY, TEMP_URL_SIG, URL_PASSWORD
 
-KEY = "deploy-key"
+KEY = HMAC_KEY
 
 
 class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
@@ -59,9 +60,9 @@ class OutgoingTest(base.TestCase):
         return [s for s in self.spans() if s.kind == kind]
 
     def test_client_span_and_signed_headers_continue_the_trace(self) -> None:
-        authority = self.url.replace("http://", "http://swift:pw@")
+        authority = self.url.replace("http://", f"http://swift:{URL_PASSWORD}@")
         with self.tracer.start_as_current_span("nova-api handler") as parent:
-            resp = requests.get(authority + "/v1/AUTH_a/c/o?temp_url_sig=abc123&"
+            resp = requests.get(authority + f"/v1/AUTH_a/c/o?temp_url_sig={TEMP_URL_SIG}&"
                                 "temp_url_expires=99&multipart-manifest", timeout=5)
         self.assertEqual(resp.status_code, 200)
         client, = self.kinds(SpanKind.CLIENT)

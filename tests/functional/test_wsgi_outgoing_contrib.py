@@ -19,8 +19,9 @@ from os_trace_plugins.wsgi import TracingMiddleware, signing
 from os_trace_plugins.wsgi.outgoing import RequestsHook
 from tests import base
 from tests.functional.test_wsgi_outgoing import _QuietHandler
+from tests.secret_values import HMAC_KEY_OLD
 
-KEY = "contrib-key"
+KEY = HMAC_KEY_OLD
 
 
 class ContribTogetherTest(base.TestCase):

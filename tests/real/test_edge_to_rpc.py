@@ -33,9 +33,10 @@ import requests
 
 from os_trace_plugins.wsgi.signing import signed_headers
 from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
+from tests.secret_values import HMAC_KEY_OLD
 from tests.services import RABBIT_URL, require_service
 
-KEY = "edge-rpc-" + uuid.uuid4().hex[:8]
+KEY = HMAC_KEY_OLD
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LEG = "tests.real.rpc_conductor:rpc_leg"
 LIFETIME = 90  # seconds any child lives at most, even if this test dies

@@ -25,8 +25,9 @@ import requests
 
 from os_trace_plugins.wsgi import signed_headers
 from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
+from tests.secret_values import HMAC_KEY
 
-KEY = "real-test-" + uuid.uuid4().hex[:8]
+KEY = HMAC_KEY
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER, CLIENT = 2, 3  # OTLP SpanKind values
 

@@ -87,3 +87,25 @@ class SystemNameTest(unittest.TestCase):
         for i in range(attributes.STATEMENTS_PER_ENGINE + 5):
             info.entry(f"SELECT {i}")
         self.assertLessEqual(len(info.entries), attributes.STATEMENTS_PER_ENGINE)
+
+
+class HostileStatementParseTest(unittest.TestCase):
+    """Parsing stays linear and bounded whatever the statement (docs/reliability.md)."""
+
+    def test_comment_only_statements_are_linear(self) -> None:
+        import time
+
+        for sql in ("/**/" * 5000, "/* a */ " * 5000 + "x", "-- c\n" * 5000, "/*" * 5000):
+            start = time.perf_counter()
+            statement.parse(sql, 2048)  # a backtracking regex took 14 s for 26 "/**/"
+            self.assertLess(time.perf_counter() - start, 0.5, sql[:20])
+        self.assertEqual(statement.parse("/* a */ -- b\n select 1 from t", 2048)[:3],
+                         ("SELECT", "t", "SELECT t"))
+
+    def test_huge_names_are_not_reported_and_huge_statements_not_cached(self) -> None:
+        op, collection, name, text = statement.parse("SELECT * FROM " + "t" * 100_000, 2048)
+        self.assertEqual((op, collection, name, len(text)), ("SELECT", None, "SELECT", 2048))
+        self.assertEqual(statement.parse("x" * 1000, 2048)[2], "SQL")
+        before = statement._cached.cache_info().currsize
+        statement.parse("SELECT 1 -- " + "y" * (statement.CACHE_MAX_LENGTH + 1), 2048)
+        self.assertEqual(statement._cached.cache_info().currsize, before)

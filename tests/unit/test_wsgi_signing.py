@@ -12,6 +12,7 @@ from osprofiler import web as osp_web
 
 from os_trace_plugins.wsgi import signing
 from tests import base
+from tests.secret_values import HMAC_KEY, MARK
 
 TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -163,8 +164,8 @@ class SignedHeadersTest(base.TestCase):
         got = signing.verify_traceparent(headers["traceparent"],
                                          headers[signing.SIGNATURE_HEADER], ("k",), 60)
         self.assertEqual(got, signing.SignedTraceparent(sql=True, root=False))
-        secret = signing.signed_headers("sekrit-key-42")
-        self.assertNotIn("sekrit", " ".join(f"{k} {v}" for k, v in secret.items()))
+        secret = signing.signed_headers(HMAC_KEY)
+        self.assertNotIn(MARK, " ".join(f"{k} {v}" for k, v in secret.items()))
 
     def test_without_span_a_fresh_root(self) -> None:
         a, b = signing.signed_headers("k"), signing.signed_headers("k")
