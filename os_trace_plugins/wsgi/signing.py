@@ -99,8 +99,13 @@ def parse_keys(raw: str | Iterable[str] | None) -> tuple[str, ...]:
         if key in PUBLIC_KEYS:
             if key not in _warned_public:
                 _warned_public.add(key)
-                LOG.warning("[profiler] hmac_keys contains %s, OSProfiler's public "
-                            "default key: it is ignored; choose a secret key", key)
+                # alone it is OSProfiler's default, which every service that
+                # registers OSProfiler's options has: not worth a WARNING in each
+                # log (``os-trace check`` warns); next to real keys it is a mistake
+                level = logging.INFO if len(items) == 1 else logging.WARNING
+                LOG.log(level, "[profiler] hmac_keys contains %s, OSProfiler's public "
+                        "default key: it is ignored (signed trace headers need a "
+                        "secret key)", key)
             continue
         if key not in keys:
             keys.append(key)

@@ -33,6 +33,15 @@ class KeyParsingTest(base.TestCase):
         self.assertEqual(len(logs.records), 1)
         self.assertIn("SECRET_KEY", logs.output[0])
 
+    def test_default_key_alone_is_an_info_line_not_a_warning(self) -> None:
+        """OSProfiler's default hmac_keys (SECRET_KEY alone) is in every service
+        that registers OSProfiler's options: one INFO line, no WARNING."""
+        signing._warned_public.clear()
+        with self.assertLogs("os_trace_plugins.wsgi.signing", logging.INFO) as logs:
+            self.assertEqual(signing.parse_keys("SECRET_KEY"), ())
+            self.assertEqual(signing.parse_keys("SECRET_KEY"), ())
+        self.assertEqual([r.levelno for r in logs.records], [logging.INFO])
+
 
 class TraceparentSignatureTest(base.TestCase):
     def test_round_trip_and_flags(self) -> None:
