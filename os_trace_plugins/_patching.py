@@ -2,7 +2,7 @@
 
 A hook never imports the library it instruments.  :class:`Patch` registers a
 wrapt post-import hook for the module that defines the target, and applies
-``wrapt.wrap_function_wrapper`` when the *service* imports that module (at
+``wrapt.wrap_object(..., wrapt.FunctionWrapper, ...)`` when the *service* imports that module (at
 once when it is already imported).  So ``opentelemetry-instrument`` or
 ``setup()`` can run before the service's own imports without changing what
 the service imports or selects at start-up (oslo.service's backend, eventlet
@@ -75,18 +75,33 @@ def when_imported(module: str, callback: Callable[[Any], None]) -> Callable[[], 
     return cancel
 
 
-class _Application:
-    """One application of a patch: its wrapper runs only while ``live``.
+class _Application(list):  # type: ignore[type-arg]
+    """One application of a patch: its wrapper runs only while it is ``live``.
 
     A patch removed while buried under someone else's wrapper stays in their
     chain; applying the patch again must not wake that old wrapper up, so
     each application has a flag of its own.
+
+    Why a list: it is the wrapt ``enabled`` object of the FunctionWrapper.
+    wrapt tests a non-callable ``enabled`` for truth *in C* on every call and,
+    when it is false, calls the original straight through; a non-empty list
+    is true, an empty one false, and neither runs a Python frame.  So the
+    liveness check costs no frame of ours (a closure checking a flag cost
+    one Python call per intercepted call, on every hook).
     """
 
-    __slots__ = ("live",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self.live = True
+        super().__init__((True,))
+
+    @property
+    def live(self) -> bool:
+        return bool(self)
+
+    def kill(self) -> None:
+        """From now on wrapt calls the original without our wrapper."""
+        self.clear()
 
 
 class Patch:
@@ -115,17 +130,6 @@ class Patch:
         """Whether the wrapper is in place (False until the module is imported)."""
         return self.handle is not None
 
-    def _bind(self, application: _Application) -> Wrapper:
-        wrapper = self._wrapper
-
-        def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Any:
-            if not application.live:  # removed, but buried under someone's wrapper
-                return wrapped(*args, **kwargs)
-            return wrapper(wrapped, instance, args, kwargs)
-
-        return call
-
     def apply(self) -> None:
         """Wrap now if the module is imported, else as soon as it is."""
         with self._lock:
@@ -140,7 +144,9 @@ class Patch:
                 return
             owner, name = _resolve(module, self.path)
             self._inherited = isinstance(owner, type) and name not in owner.__dict__
-            self.handle = wrapt.wrap_function_wrapper(owner, name, self._bind(application))
+            # wrap_function_wrapper, plus wrapt's ``enabled`` (see _Application)
+            self.handle = wrapt.wrap_object(owner, name, wrapt.FunctionWrapper,
+                                            (self._wrapper, application))
             self._owner, self._name = owner, name
 
     def remove(self) -> None:
@@ -148,7 +154,7 @@ class Patch:
         with self._lock:
             application, self._current = self._current, None
             if application is not None:
-                application.live = False
+                application.kill()
             if self._cancel is not None:
                 self._cancel()
                 self._cancel = None

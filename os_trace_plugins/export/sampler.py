@@ -82,6 +82,12 @@ class ProfilerSampler(ParentBased):
 
     def __init__(self) -> None:
         super().__init__(root=LiveRatioSampler())
+        #: a child of an unsampled parent (local or remote) is always dropped
+        #: with the parent's trace state kept (the SDK's ``ALWAYS_OFF``
+        #: delegates of ``ParentBased``): the hooks skip asking
+        #: (:mod:`os_trace_plugins._sampling`); a test checks it through
+        #: ``should_sample``
+        self.drops_unsampled_children = True
 
 
 def build_sampler(**_: Any) -> Sampler:

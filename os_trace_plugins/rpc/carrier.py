@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
@@ -72,8 +72,8 @@ def inject(ctxt: Mapping[str, Any], sc: SpanContext, parent: Context | None = No
     else:
         out.pop("tracestate", None)
     out.pop("baggage", None)
-    if parent is not None:
-        BAGGAGE.inject(out, context=parent)  # writes nothing without baggage
+    if parent is not None and baggage.get_all(parent):
+        BAGGAGE.inject(out, context=parent)
     return out
 
 

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, Link, Span, SpanContext, SpanKind
 
-from os_trace_plugins import _flagged, _safety
+from os_trace_plugins import _flagged, _safety, _sampling
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 
@@ -89,9 +89,20 @@ def resume(incoming: Any, what: str) -> tuple[SpanContext | None, Context]:
 
 
 def begin_receive(hook: Hook, name: str, kind: SpanKind, parent: Context,
-                  links: list[Link] | None = None) -> tuple[Span | None, Context]:
+                  links: list[Link] | None = None, sc: SpanContext | None = None,
+                  ) -> tuple[Span | None, Context]:
     """Start the span under ``parent``; return it (None when it does not
-    record) and the context to attach."""
+    record) and the context to attach.
+
+    ``sc`` is the remote span context of ``parent`` when the caller has it.
+    Inside an unsampled trace whose sampler drops this span
+    (:func:`os_trace_plugins._sampling.drops`) no span is built and
+    ``parent`` itself (the remote parent's non-recording span) is attached.
+    """
+    if sc is None:
+        sc = trace.get_current_span(parent).get_span_context()
+    if _sampling.drops(hook.provider, parent, sc, name, kind, None, links):
+        return None, parent
     span = hook.tracer.start_span(name, context=parent, kind=kind, links=links)
     ctx = trace.set_span_in_context(span, parent)
     if span.is_recording():
@@ -100,10 +111,14 @@ def begin_receive(hook: Hook, name: str, kind: SpanKind, parent: Context,
     return None, ctx
 
 
-def enter(span: Span | None, ctx: Context) -> Started:
+def enter(span: Span | None, ctx: Context, maybe_flagged: bool = True) -> Started:
     """Note a flagged request and attach ``ctx``: the last step before the
-    ``try``/``finally`` that calls :func:`end_receive`."""
-    flagged = _flagged.enter(ctx)
+    ``try``/``finally`` that calls :func:`end_receive`.
+
+    ``maybe_flagged=False``: the message carried no baggage, so ``ctx``
+    cannot carry the SQL flag and the baggage lookup is skipped.
+    """
+    flagged = _flagged.enter(ctx) if maybe_flagged else False
     try:
         token = otel_context.attach(ctx)
     except BaseException:
@@ -134,19 +149,21 @@ def _is_call(incoming: Any) -> bool:
 
 def _begin(hook: Hook, dispatcher: Any, incoming: Any) -> Started:
     ctxt = incoming.ctxt
+    maybe_flagged = type(ctxt) is dict and "baggage" in ctxt  # extract reads only this
     sc, parent = resume(incoming, "RPC message")
     message = incoming.message
-    if not isinstance(message, Mapping):
+    if type(message) is not dict and not isinstance(message, Mapping):
         message = {}
     is_call = _is_call(incoming)
     method, namespace = message.get("method"), message.get("namespace")
     name = f"{namespace}.{method} process" if namespace else f"{method} process"
     span, ctx = begin_receive(hook, name, SpanKind.SERVER if is_call else SpanKind.CONSUMER,
-                              parent)
+                              parent, None,
+                              INVALID_SPAN_CONTEXT if sc is None else sc)
     if span is not None:
         _safety.safe_call("rpc server attributes", _set_attributes, span, dispatcher,
                           incoming, message, ctxt, is_call)
-    return enter(span, ctx)
+    return enter(span, ctx, maybe_flagged)
 
 
 def _set_attributes(span: Span, dispatcher: Any, incoming: Any,
@@ -200,7 +217,10 @@ def _expected(exc: BaseException) -> BaseException | None:
 
 
 def _end(started: Started, exc: BaseException | None) -> None:
-    inner = _expected(exc) if exc is not None else None
+    if exc is None:
+        end_receive(started, None)
+        return
+    inner = _expected(exc)
     if inner is not None:
         end_receive(started, inner, expected=True)
     else:
@@ -233,6 +253,9 @@ def make_dispatch(hook: Hook) -> Wrapper:
             failure = exc
             raise
         finally:
-            _safety.safe_call("rpc server hook (end)", _end, started, failure)
+            try:  # safe_call, inlined: one frame less per message
+                _end(started, failure)
+            except Exception as exc:
+                _safety.report_failure("rpc server hook (end)", exc)
 
     return dispatch
