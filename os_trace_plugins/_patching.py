@@ -1,9 +1,9 @@
 """The one patching mechanism of every hook: wrapt wrappers behind post-import hooks.
 
 A hook never imports the library it instruments.  :class:`Patch` registers a
-wrapt post-import hook for the module that defines the target, and applies
-``wrapt.wrap_object(..., wrapt.FunctionWrapper, ...)`` when the *service* imports that module (at
-once when it is already imported).  So ``opentelemetry-instrument`` or
+wrapt post-import hook for the module that defines the target, and installs
+a ``wrapt.FunctionWrapper`` (``wrapt.wrap_object``) when the *service*
+imports that module (at once when it is already imported).  So ``opentelemetry-instrument`` or
 ``setup()`` can run before the service's own imports without changing what
 the service imports or selects at start-up (oslo.service's backend, eventlet
 monkey-patching, a SQLAlchemy version).

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
-
 from os_trace_plugins._hooks import Hook, HookInstrumentor
 
 __all__ = ["SQLAlchemyHook", "SQLAlchemyInstrumentor"]
