@@ -53,7 +53,7 @@ def begin_send(hook: Hook, ctxt: Any, name: str, kind: SpanKind,
     sc = get_current_span(current).get_span_context()
     if _sampling.drops(hook.provider, current, sc, name, kind):
         if type(ctxt) is dict or isinstance(ctxt, Mapping):
-            ctxt = carrier.inject(ctxt, sc, current)
+            ctxt = carrier.inject(ctxt, sc, current, True)
         return None, ctxt
     span = hook.tracer.start_span(name, context=current, kind=kind)
     sc = span.get_span_context()
@@ -119,7 +119,10 @@ def _rpc_attributes(span: Span, transport: Any, target: Any, message: Any,
 
 def _begin(hook: Hook, transport: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
            ) -> tuple[Span | None, tuple[Any, ...], dict[str, Any]]:
-    target, ctxt, message = sent_parts(args, kwargs)
+    if len(args) >= 3:  # sent_parts, inlined for the usual positional call
+        target, ctxt, message = args[0], args[1], args[2]
+    else:
+        target, ctxt, message = sent_parts(args, kwargs)
     wait = args[3] if len(args) > 3 else kwargs.get("wait_for_reply")
     if wait:
         op, kind = "call", _CALL
@@ -135,7 +138,10 @@ def _begin(hook: Hook, transport: Any, args: tuple[Any, ...], kwargs: dict[str, 
         _safety.safe_call("rpc caller attributes", _rpc_attributes, span, transport,
                           target, message, ctxt, op)
     if out is not ctxt:
-        args, kwargs = with_ctxt(args, kwargs, out)
+        if len(args) >= 2:  # with_ctxt, inlined
+            args = (args[0], out, *args[2:])
+        else:
+            args, kwargs = with_ctxt(args, kwargs, out)
     return span, args, kwargs
 
 
