@@ -424,6 +424,7 @@ def _instructions(name: str, side: int, n: int) -> int:
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
            sys.executable, "-m", "bench.bench_rpc", "--one", name, str(side), str(n)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONHASHSEED="0"),  # same dict layouts
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if found is None:

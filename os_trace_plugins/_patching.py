@@ -104,6 +104,46 @@ class _Application(list):  # type: ignore[type-arg]
         self.clear()
 
 
+#: wrappers of ours left inert under someone else's: (owner, name, handle,
+#: original, inherited); peeled off when they come back to the top
+_INERT: list[tuple[Any, str, Any, Any, bool]] = []
+_INERT_LOCK = threading.Lock()
+
+
+def _is(current: Any, handle: Any, original: Any) -> bool:
+    """``current`` is ``handle``, or ``handle`` bound to the class (what a
+    foreign unwrap that read the attribute through the class puts back)."""
+    return current is handle or (isinstance(current, wrapt.BoundFunctionWrapper)
+                                 and getattr(current, "__wrapped__", None) is original)
+
+
+def _peel(owner: Any, name: str) -> None:
+    """Take away inert wrappers of ours that are the attribute again.
+
+    Someone wrapped on top of us, we were removed (inert, buried), then they
+    unwrapped: their ``__wrapped__`` (our dead wrapper) is the attribute
+    again, and nothing of ours would ever remove it (contrib's requests
+    ``uninstrument()`` does this).  Before wrapping anew, and when removing,
+    put back what our dead wrapper wrapped, so our uninstrument restores the
+    original method whatever the other party did.
+    """
+    with _INERT_LOCK:
+        peeled = True
+        while peeled:
+            peeled = False
+            current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
+            for entry in _INERT:
+                o, n, handle, original, inherited = entry
+                if o is owner and n == name and _is(current, handle, original):
+                    _INERT.remove(entry)
+                    if inherited:
+                        delattr(owner, name)
+                    else:
+                        setattr(owner, name, original)
+                    peeled = True
+                    break
+
+
 class Patch:
     """One wrapt wrapper on ``module``'s attribute ``path`` (``"Class.method"``)."""
 
@@ -143,6 +183,7 @@ class Patch:
             if self._current is not application or self.handle is not None:
                 return
             owner, name = _resolve(module, self.path)
+            _peel(owner, name)
             self._inherited = isinstance(owner, type) and name not in owner.__dict__
             # wrap_function_wrapper, plus wrapt's ``enabled`` (see _Application)
             self.handle = wrapt.wrap_object(owner, name, wrapt.FunctionWrapper,
@@ -166,15 +207,14 @@ class Patch:
             return
         original = handle.__wrapped__
         current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
-        # A foreign unwrap that read the attribute through the class puts back
-        # our wrapper bound to the class (wrapt binds on access): still ours.
-        rebound = (isinstance(current, wrapt.BoundFunctionWrapper)
-                   and getattr(current, "__wrapped__", None) is original)
-        if current is not handle and not rebound:
+        if not _is(current, handle, original):
             LOG.debug("os_trace_plugins: %s.%s was wrapped again after us; our wrapper "
                       "stays in the chain, inert", self.module, self.path)
+            with _INERT_LOCK:
+                _INERT.append((owner, name, handle, original, self._inherited))
             return
         if self._inherited:
             delattr(owner, name)  # uncover the base class's attribute again
         else:
             setattr(owner, name, original)
+        _peel(owner, name)  # an older dead wrapper of ours right under it
