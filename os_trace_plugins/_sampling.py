@@ -78,7 +78,9 @@ def drops(provider: Any, parent: Context, sc: SpanContext, name: str, kind: Span
           attributes: Attributes = None, links: Sequence[Link] | None = None) -> bool:
     """Whether ``start_span(name, parent, kind, attributes, links)`` would
     only return a non-recording copy of ``sc``, the current span context of
-    ``parent`` (see the module docstring).  Never raises for a sane sampler;
+    ``parent`` (see the module docstring).  ``provider``: the SDK
+    TracerProvider (None: the global one) or an SDK Tracer, whose public
+    ``sampler`` attribute is the one its ``start_span`` asks.  Never raises for a sane sampler;
     the hooks call it under their guard."""
     if sc.trace_flags & _SAMPLED or not sc.is_valid:  # int ops: no property frame
         return False
