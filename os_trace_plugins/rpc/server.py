@@ -63,6 +63,8 @@ BAD_CARRIER_LOG = _safety.RateLimitedLog(LOG)
 #: (span or None when it does not record, detach token, flagged for SQL)
 Started = tuple[Span | None, object, bool]
 
+_W3C_KEYS = frozenset(carrier.W3C_KEYS)
+
 #: dispatcher -> the topic of the RPCServer it serves
 _TOPICS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
@@ -253,7 +255,9 @@ def make_dispatch(hook: Hook) -> Wrapper:
         incoming = args[0] if args else kwargs.get("incoming")
         if not SWITCHES.trace_rpc:
             try:  # keys another emitter wrote never reach the service serializer
-                carrier.strip(incoming)
+                ctxt = incoming.ctxt  # carrier.strip's own test, inlined
+                if type(ctxt) is dict and not _W3C_KEYS.isdisjoint(ctxt):
+                    carrier.strip(incoming)
             except Exception as exc:
                 _safety.report_failure("rpc server hook (strip)", exc)
             return wrapped(*args, **kwargs)
