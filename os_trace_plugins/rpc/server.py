@@ -252,7 +252,7 @@ def make_dispatch(hook: Hook) -> Wrapper:
 
     def dispatch(wrapped: Any, instance: Any, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
-        incoming = args[0] if args else kwargs.get("incoming")
+        incoming: Any = args[0] if args else kwargs.get("incoming")
         if not SWITCHES.trace_rpc:
             try:  # keys another emitter wrote never reach the service serializer
                 ctxt = incoming.ctxt  # carrier.strip's own test, inlined
