@@ -45,10 +45,9 @@ from oslo_messaging.rpc import server as rpc_server
 
 from bench.harness import interleave, table
 from os_trace_plugins._hooks import shared
-from os_trace_plugins._patching import Patch
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.export.propagation import format_traceparent
-from os_trace_plugins.rpc import client, server
+from os_trace_plugins.export.sampler import ProfilerSampler
 from os_trace_plugins.rpc.hook import RPCHook
 from tests.base import make_conf
 from tests.functional.rpc_env import register_messaging_opts, reset_builtin_tracer
@@ -128,7 +127,31 @@ class ContribPeer(_Null):
     pass
 
 
+class OursHostSamplerPeer(_Null):
+    pass
+
+
+def bench_provider() -> TracerProvider:
+    """The provider every row shares: the sampler ``setup()`` installs."""
+    return TracerProvider(sampler=ProfilerSampler())
+
+
 Sides = tuple[Callable[[], None], Callable[[], None], Callable[[], None]]
+
+
+def _hook_on(peer: type, provider: TracerProvider) -> RPCHook:
+    """An RPC hook instrumenting ``peer``'s ``_send``/``dispatch`` (not oslo.messaging)."""
+
+    class BenchHook(RPCHook):
+        send_target = (__name__, f"{peer.__name__}._send")
+        dispatch_target = (__name__, f"{peer.__name__}.dispatch")
+
+        def _patch_more(self) -> None:
+            pass
+
+    hook = BenchHook()
+    hook.instrument(None, provider)
+    return hook
 
 
 def variants(provider: TracerProvider) -> dict[str, Sides]:
@@ -137,10 +160,9 @@ def variants(provider: TracerProvider) -> dict[str, Sides]:
     conf = make_conf()
     register_messaging_opts(conf)
     conf.set_override("tracing_enabled", True, "oslo_messaging_tracing")
-    hook = RPCHook()  # a private instance: only these bench classes are patched
-    hook.tracer = provider.get_tracer("os_trace_plugins.rpc")
-    Patch(__name__, "OursPeer._send", client.make_send(hook)).apply()
-    Patch(__name__, "OursPeer.dispatch", server.make_dispatch(hook)).apply()
+    # private hooks on the bench classes, following trace_rpc as the real one does
+    _hook_on(OursPeer, provider)
+    _hook_on(OursHostSamplerPeer, TracerProvider())  # a host's SDK default sampler, asked
     c_tracer = provider.get_tracer("contrib")
     wrapt.wrap_function_wrapper(ContribPeer, "_send", contrib.inject_trace(c_tracer))
     wrapt.wrap_function_wrapper(ContribPeer, "dispatch", contrib.rpc_server_wrapper(c_tracer))
@@ -182,11 +204,15 @@ def variants(provider: TracerProvider) -> dict[str, Sides]:
         "no instrumentation": sides(plain, sampled),
         "ours, trace_rpc off": sides(ours, sampled),
         "ours, unsampled trace": sides(ours, unsampled),
+        UNSAMPLED_HOST: sides(OursHostSamplerPeer(), unsampled),
         "ours, sampled": sides(ours, sampled),
         "oslo.messaging built-in, sampled": sides(_Builtin(), sampled),
         "contrib 0.13, sampled": sides(theirs, sampled),
         "contrib 0.13, unsampled trace": sides(theirs, unsampled),
     }
+
+
+UNSAMPLED_HOST = "ours, unsampled trace, SDK default sampler"
 
 
 def switch_for(name: str, start: bool) -> None:
@@ -216,9 +242,14 @@ NOTES = [
     "span, attributes, context attach).",
     "Targets: off <= 1 µs per message; unsampled <= 1/3 of contrib's unsampled; "
     "sampled <= the cheaper of built-in and contrib.",
-    "Unsampled, ours asks the SDK for the span (the sampler decides: a non-recording "
-    "span), writes its context on the wire, parses it on the server, attaches it (so "
-    "calls the endpoint makes carry the decision on) and strips the key.",
+    "Every row shares one provider with the sampler setup() installs (ProfilerSampler: "
+    "parent-based, live ratio). Unsampled, ours builds no span where that sampler drops "
+    "it (os_trace_plugins._sampling): the caller writes the current span context on the "
+    "wire as it is, the server parses it, attaches the remote parent (so calls the "
+    "endpoint makes carry the decision on) and strips the key; the 'SDK default "
+    "sampler' row is a host's provider whose sampler is asked (should_sample) per span.",
+    "trace_rpc off: the caller-side wrapper is detached (the real hook follows the "
+    "switch); the server-side one stays (it strips other emitters' keys) and reads it.",
     f"Every case cycles through {N_PARENTS} distinct parents (and carriers).",
     "Robustness, not timed: the contrib consumer wrappers call propagate.extract "
     "unguarded; a bytes or int traceparent or baggage raises into the service.",
@@ -341,7 +372,7 @@ def rabbit(provider: TracerProvider, quick: bool) -> str:
 
 
 def main(quick: bool) -> str:
-    provider = TracerProvider()
+    provider = bench_provider()
     trace.set_tracer_provider(provider)  # the built-in tracing uses the global one
     reset_builtin_tracer()
     import importlib.metadata as md
@@ -366,7 +397,8 @@ def main(quick: bool) -> str:
 #: rows counted, caller + server hook together (side 2 of :func:`variants`);
 #: ``--sides`` counts each side alone too (twice the valgrind runs)
 CALLGRIND_NAMES = (
-    "no instrumentation", "ours, unsampled trace", "contrib 0.13, unsampled trace",
+    "no instrumentation", "ours, unsampled trace", UNSAMPLED_HOST,
+    "contrib 0.13, unsampled trace",
     "ours, sampled", "contrib 0.13, sampled", "oslo.messaging built-in, sampled",
     "ours, trace_rpc off")
 LENGTHS = (100, 600)
@@ -374,7 +406,7 @@ LENGTHS = (100, 600)
 
 def run_one(name: str, side: int, n: int) -> None:
     """The child of :func:`callgrind`: ``n`` messages of one row and side."""
-    provider = TracerProvider()
+    provider = bench_provider()
     trace.set_tracer_provider(provider)
     reset_builtin_tracer()
     fn = variants(provider)[name][side]
@@ -392,6 +424,7 @@ def _instructions(name: str, side: int, n: int) -> int:
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
            sys.executable, "-m", "bench.bench_rpc", "--one", name, str(side), str(n)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONHASHSEED="0"),  # same dict layouts
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if found is None:

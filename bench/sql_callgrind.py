@@ -195,7 +195,7 @@ def _collected(args: Sequence[str]) -> int:
              f"--callgrind-out-file={out}",
              sys.executable, "-m", "bench.sql_callgrind", "--one", *args],
             capture_output=True, text=True, timeout=1800,
-            env=dict(os.environ, OS_TRACE_CALLGRIND="1"),
+            env=dict(os.environ, OS_TRACE_CALLGRIND="1", PYTHONHASHSEED="0"),
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         found = re.search(r"Collected\s*:\s*(\d+)", proc.stderr)
         if proc.returncode != 0 or not found:

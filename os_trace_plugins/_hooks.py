@@ -63,6 +63,9 @@ class Hook:
         self._instrumented = False
         self._lock = threading.RLock()
         self.conf: Any = None
+        #: the provider given to :meth:`instrument` (None: the global one);
+        #: its sampler is asked first on the unsampled fast path (``_sampling``)
+        self.provider: trace.TracerProvider | None = None
         self.tracer: trace.Tracer = trace.get_tracer(
             f"os_trace_plugins.{self.name}", __version__)
         self._patches: list[Patch] = []
@@ -79,6 +82,7 @@ class Hook:
             if self._instrumented:
                 return
             self.conf = conf
+            self.provider = tracer_provider
             self.tracer = trace.get_tracer(
                 f"os_trace_plugins.{self.name}", __version__,
                 tracer_provider=tracer_provider)

@@ -1,9 +1,9 @@
 """The one patching mechanism of every hook: wrapt wrappers behind post-import hooks.
 
 A hook never imports the library it instruments.  :class:`Patch` registers a
-wrapt post-import hook for the module that defines the target, and applies
-``wrapt.wrap_function_wrapper`` when the *service* imports that module (at
-once when it is already imported).  So ``opentelemetry-instrument`` or
+wrapt post-import hook for the module that defines the target, and installs
+a ``wrapt.FunctionWrapper`` (``wrapt.wrap_object``) when the *service*
+imports that module (at once when it is already imported).  So ``opentelemetry-instrument`` or
 ``setup()`` can run before the service's own imports without changing what
 the service imports or selects at start-up (oslo.service's backend, eventlet
 monkey-patching, a SQLAlchemy version).
@@ -75,18 +75,73 @@ def when_imported(module: str, callback: Callable[[Any], None]) -> Callable[[], 
     return cancel
 
 
-class _Application:
-    """One application of a patch: its wrapper runs only while ``live``.
+class _Application(list):  # type: ignore[type-arg]
+    """One application of a patch: its wrapper runs only while it is ``live``.
 
     A patch removed while buried under someone else's wrapper stays in their
     chain; applying the patch again must not wake that old wrapper up, so
     each application has a flag of its own.
+
+    Why a list: it is the wrapt ``enabled`` object of the FunctionWrapper.
+    wrapt tests a non-callable ``enabled`` for truth *in C* on every call and,
+    when it is false, calls the original straight through; a non-empty list
+    is true, an empty one false, and neither runs a Python frame.  So the
+    liveness check costs no frame of ours (a closure checking a flag cost
+    one Python call per intercepted call, on every hook).
     """
 
-    __slots__ = ("live",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self.live = True
+        super().__init__((True,))
+
+    @property
+    def live(self) -> bool:
+        return bool(self)
+
+    def kill(self) -> None:
+        """From now on wrapt calls the original without our wrapper."""
+        self.clear()
+
+
+#: wrappers of ours left inert under someone else's: (owner, name, handle,
+#: original, inherited); peeled off when they come back to the top
+_INERT: list[tuple[Any, str, Any, Any, bool]] = []
+_INERT_LOCK = threading.Lock()
+
+
+def _is(current: Any, handle: Any, original: Any) -> bool:
+    """``current`` is ``handle``, or ``handle`` bound to the class (what a
+    foreign unwrap that read the attribute through the class puts back)."""
+    return current is handle or (isinstance(current, wrapt.BoundFunctionWrapper)
+                                 and getattr(current, "__wrapped__", None) is original)
+
+
+def _peel(owner: Any, name: str) -> None:
+    """Take away inert wrappers of ours that are the attribute again.
+
+    Someone wrapped on top of us, we were removed (inert, buried), then they
+    unwrapped: their ``__wrapped__`` (our dead wrapper) is the attribute
+    again, and nothing of ours would ever remove it (contrib's requests
+    ``uninstrument()`` does this).  Before wrapping anew, and when removing,
+    put back what our dead wrapper wrapped, so our uninstrument restores the
+    original method whatever the other party did.
+    """
+    with _INERT_LOCK:
+        peeled = True
+        while peeled:
+            peeled = False
+            current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
+            for entry in _INERT:
+                o, n, handle, original, inherited = entry
+                if o is owner and n == name and _is(current, handle, original):
+                    _INERT.remove(entry)
+                    if inherited:
+                        delattr(owner, name)
+                    else:
+                        setattr(owner, name, original)
+                    peeled = True
+                    break
 
 
 class Patch:
@@ -115,17 +170,6 @@ class Patch:
         """Whether the wrapper is in place (False until the module is imported)."""
         return self.handle is not None
 
-    def _bind(self, application: _Application) -> Wrapper:
-        wrapper = self._wrapper
-
-        def call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Any:
-            if not application.live:  # removed, but buried under someone's wrapper
-                return wrapped(*args, **kwargs)
-            return wrapper(wrapped, instance, args, kwargs)
-
-        return call
-
     def apply(self) -> None:
         """Wrap now if the module is imported, else as soon as it is."""
         with self._lock:
@@ -139,8 +183,11 @@ class Patch:
             if self._current is not application or self.handle is not None:
                 return
             owner, name = _resolve(module, self.path)
+            _peel(owner, name)
             self._inherited = isinstance(owner, type) and name not in owner.__dict__
-            self.handle = wrapt.wrap_function_wrapper(owner, name, self._bind(application))
+            # wrap_function_wrapper, plus wrapt's ``enabled`` (see _Application)
+            self.handle = wrapt.wrap_object(owner, name, wrapt.FunctionWrapper,
+                                            (self._wrapper, application))
             self._owner, self._name = owner, name
 
     def remove(self) -> None:
@@ -148,7 +195,7 @@ class Patch:
         with self._lock:
             application, self._current = self._current, None
             if application is not None:
-                application.live = False
+                application.kill()
             if self._cancel is not None:
                 self._cancel()
                 self._cancel = None
@@ -160,15 +207,14 @@ class Patch:
             return
         original = handle.__wrapped__
         current = owner.__dict__.get(name) if hasattr(owner, "__dict__") else None
-        # A foreign unwrap that read the attribute through the class puts back
-        # our wrapper bound to the class (wrapt binds on access): still ours.
-        rebound = (isinstance(current, wrapt.BoundFunctionWrapper)
-                   and getattr(current, "__wrapped__", None) is original)
-        if current is not handle and not rebound:
+        if not _is(current, handle, original):
             LOG.debug("os_trace_plugins: %s.%s was wrapped again after us; our wrapper "
                       "stays in the chain, inert", self.module, self.path)
+            with _INERT_LOCK:
+                _INERT.append((owner, name, handle, original, self._inherited))
             return
         if self._inherited:
             delattr(owner, name)  # uncover the base class's attribute again
         else:
             setattr(owner, name, original)
+        _peel(owner, name)  # an older dead wrapper of ours right under it

@@ -42,10 +42,15 @@ class Switches:
         self.reset()
 
     def reset(self) -> None:
-        """Back to the option defaults (tests, shutdown)."""
+        """Back to the option defaults (tests, shutdown); the listeners of the
+        switches that change are called, as by :meth:`set` (a hook that
+        detaches its wrappers while a switch is off must follow it)."""
         for opt in opts.list_opts()[0][1]:
             if opt.dest in opts.MUTABLE_SWITCHES:
-                object.__setattr__(self, opt.dest, opt.default)
+                if opt.dest in self.__dict__:
+                    self.set(opt.dest, opt.default)
+                else:  # first call, from __init__
+                    object.__setattr__(self, opt.dest, opt.default)
 
     def __getattr__(self, name: str) -> Any:  # only for names never set
         raise AttributeError(f"no mutable [profiler] option named {name!r}")

@@ -15,8 +15,6 @@ from __future__ import annotations
 import sys
 from typing import Any, ClassVar
 
-from opentelemetry import trace
-
 from os_trace_plugins._hooks import Hook, HookInstrumentor
 
 __all__ = ["SQLAlchemyHook", "SQLAlchemyInstrumentor"]
@@ -29,18 +27,6 @@ class SQLAlchemyHook(Hook):
 
     name: ClassVar[str] = "sqlalchemy"
     option: ClassVar[str | None] = "trace_sqlalchemy"
-
-    def __init__(self) -> None:
-        super().__init__()
-        #: whose sampler decides per context (None: the global provider's)
-        self.provider: trace.TracerProvider | None = None
-
-    def instrument(self, conf: Any = None,
-                   tracer_provider: trace.TracerProvider | None = None) -> None:
-        with self._lock:
-            if not self.instrumented:
-                self.provider = tracer_provider
-            super().instrument(conf, tracer_provider)
 
     def _instrument(self) -> None:
         self.on_import("sqlalchemy", self._install)

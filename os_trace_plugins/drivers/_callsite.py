@@ -31,7 +31,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from os_trace_plugins import _safety
+from os_trace_plugins import _safety, _sampling
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.drivers import _generators, masking
@@ -54,6 +54,7 @@ _detach = otel_context.detach
 _set_span = trace.set_span_in_context
 _get_provider = trace.get_tracer_provider
 _get_current_span = trace.get_current_span
+_get_current = otel_context.get_current
 
 
 def _no_span() -> bool:
@@ -193,10 +194,22 @@ class CallSite:
     def call_sync(self, fn: Callable[..., Any], args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
         # the hot path: kept flat (no helper calls) because every call pays it
-        if _no_span():
+        ctx = _get_current()
+        sc = _get_current_span(ctx).get_span_context()
+        if not (sc.is_valid or SWITCHES.driver_root_spans):  # _no_span(), inlined
             return fn(*args, **kwargs)
         try:
             tracer = self._tracer if self._fixed else self.tracer
+            # inside an unsampled trace whose sampler drops the span: no span,
+            # the parent stays current (os_trace_plugins._sampling); an SDK
+            # Tracer carries the sampler its start_span asks
+            dropped = _sampling.drops(tracer, ctx, sc, self.span_name, self.kind)
+        except Exception as exc:
+            _safety.report_failure("starting a driver span", exc)
+            dropped = True
+        if dropped:
+            return fn(*args, **kwargs)
+        try:
             span = tracer.start_span(  # type: ignore[union-attr]
                 self.span_name, kind=self.kind)
             show_result = False

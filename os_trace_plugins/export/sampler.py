@@ -221,6 +221,13 @@ class ProfilerSampler(ParentBased):
     def __init__(self, service: str | None = None) -> None:
         self.root_sampler = LiveRootSampler(service)
         super().__init__(root=self.root_sampler)
+        #: a child of an unsampled parent (local or remote) is always dropped
+        #: with the parent's trace state kept (the SDK's ``ALWAYS_OFF``
+        #: delegates of ``ParentBased``), whatever the root sampler (ratio or
+        #: Jaeger remote): the hooks skip asking
+        #: (:mod:`os_trace_plugins._sampling`); a test checks it through
+        #: ``should_sample``
+        self.drops_unsampled_children = True
 
 
 def build_sampler(service: str | None = None, **_: Any) -> ProfilerSampler:

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
@@ -59,8 +59,12 @@ _MISSING = object()
 
 
 def inject(ctxt: Mapping[str, Any], sc: SpanContext, parent: Context | None = None,
-           ) -> dict[str, Any]:
+           parent_holds_span: bool = False) -> dict[str, Any]:
     """A copy of ``ctxt`` carrying ``sc`` and the baggage of ``parent``.
+
+    ``parent_holds_span``: the caller knows ``parent`` holds a span (its
+    current span is valid), so a ``parent`` of one entry has no baggage and
+    the baggage lookup (three frames) is skipped.
 
     Stale keys (an OSProfiler ``trace_info`` we continued, W3C keys another
     emitter wrote) are replaced or dropped so the wire holds one carrier.
@@ -72,8 +76,8 @@ def inject(ctxt: Mapping[str, Any], sc: SpanContext, parent: Context | None = No
     else:
         out.pop("tracestate", None)
     out.pop("baggage", None)
-    if parent is not None:
-        BAGGAGE.inject(out, context=parent)  # writes nothing without baggage
+    if parent and (len(parent) > 1 or not parent_holds_span) and baggage.get_all(parent):
+        BAGGAGE.inject(out, context=parent)
     return out
 
 

@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, get_current_span
 
-from os_trace_plugins import _safety
+from os_trace_plugins import _safety, _sampling
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.rpc import _attrs, carrier
 
@@ -44,9 +44,17 @@ def begin_send(hook: Hook, ctxt: Any, name: str, kind: SpanKind,
     """Start the producer-side span; return it (None when it does not record)
     and the ctxt to send.
 
-    A ctxt that is not a mapping cannot carry anything and is sent untouched.
+    Inside an unsampled trace whose sampler drops this span
+    (:func:`os_trace_plugins._sampling.drops`) no span is built: the current
+    span context travels as it is.  A ctxt that is not a mapping cannot carry
+    anything and is sent untouched.
     """
     current = otel_context.get_current()
+    sc = get_current_span(current).get_span_context()
+    if _sampling.drops(hook.provider, current, sc, name, kind):
+        if type(ctxt) is dict or isinstance(ctxt, Mapping):
+            ctxt = carrier.inject(ctxt, sc, current, True)
+        return None, ctxt
     span = hook.tracer.start_span(name, context=current, kind=kind)
     sc = span.get_span_context()
     if sc.is_valid and (type(ctxt) is dict or isinstance(ctxt, Mapping)):
@@ -67,9 +75,11 @@ def with_ctxt(args: tuple[Any, ...], kwargs: dict[str, Any], ctxt: Any,
 
 def sent_parts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
     """``(target, ctxt, message)`` of a ``Transport._send*`` call."""
-    names = ("target", "ctxt", "message")
-    return tuple(args[i] if len(args) > i else kwargs.get(n)  # type: ignore[return-value]
-                 for i, n in enumerate(names))
+    if len(args) >= 3:
+        return args[0], args[1], args[2]
+    get = kwargs.get
+    return (args[0] if args else get("target"), args[1] if len(args) > 1 else get("ctxt"),
+            get("message"))
 
 
 def end_span(span: Span, exc: BaseException | None) -> None:
@@ -109,13 +119,16 @@ def _rpc_attributes(span: Span, transport: Any, target: Any, message: Any,
 
 def _begin(hook: Hook, transport: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
            ) -> tuple[Span | None, tuple[Any, ...], dict[str, Any]]:
-    target, ctxt, message = sent_parts(args, kwargs)
+    if len(args) >= 3:  # sent_parts, inlined for the usual positional call
+        target, ctxt, message = args[0], args[1], args[2]
+    else:
+        target, ctxt, message = sent_parts(args, kwargs)
     wait = args[3] if len(args) > 3 else kwargs.get("wait_for_reply")
     if wait:
         op, kind = "call", _CALL
     else:
         op, kind = ("fanout" if getattr(target, "fanout", False) else "cast"), _CAST
-    if isinstance(message, Mapping):
+    if type(message) is dict or isinstance(message, Mapping):
         method, namespace = message.get("method"), message.get("namespace")
         name = f"{namespace}.{method} {op}" if namespace else f"{method} {op}"
     else:
@@ -125,7 +138,10 @@ def _begin(hook: Hook, transport: Any, args: tuple[Any, ...], kwargs: dict[str, 
         _safety.safe_call("rpc caller attributes", _rpc_attributes, span, transport,
                           target, message, ctxt, op)
     if out is not ctxt:
-        args, kwargs = with_ctxt(args, kwargs, out)
+        if len(args) >= 2:  # with_ctxt, inlined
+            args = (args[0], out, *args[2:])
+        else:
+            args, kwargs = with_ctxt(args, kwargs, out)
     return span, args, kwargs
 
 

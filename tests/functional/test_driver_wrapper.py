@@ -359,6 +359,8 @@ class TestUnsampledTrace(base.TestCase):
         # the parent-based sampler dropped the child: same trace, not sampled
         self.assertEqual(seen[0].trace_id, request.get_span_context().trace_id)
         self.assertFalse(seen[0].trace_flags.sampled)
+        # no span was built for the dropped call: the request stays current
+        self.assertEqual(seen[0].span_id, request.get_span_context().span_id)
         self.assertEqual(self.spans(), [])
         SWITCHES.set("sampling_rate", 1.0)
         with self.tracer.start_as_current_span("request2"):

@@ -83,14 +83,16 @@ class UnsampledRPCTest(RPCTestCase):
         self.assertTrue(seen["valid"])
         self.assertFalse(seen["sampled"])
         self.assertIsInstance(seen["ctxt"], StrictContext)  # the key never reached it
-        # both hops carried the trace on, unsampled: the SDK's non-recording
-        # child span of each send (its own span id, the trace id and the flags)
+        # both hops carried the trace on, unsampled, and no span was built:
+        # the sampler drops every child, so each send carries the current
+        # span context as it is (the first hop: the API span's own id)
         calls = [c["traceparent"] for c in spy.sent if "traceparent" in c]
         self.assertEqual(len(calls), 2, spy.sent)
         for header in calls:
             self.assertEqual(header[3:35], f"{sc.trace_id:032x}")
             self.assertEqual(header[53:], f"{sc.trace_flags:02x}")
-        self.assertNotEqual(calls[0][36:52], f"{sc.span_id:016x}")
+        self.assertEqual(calls[0][36:52], f"{sc.span_id:016x}")
+        self.assertEqual(calls[1], calls[0])  # the server attached the remote parent
 
     def test_dropped_root_is_decided_once_by_the_caller(self) -> None:
         SWITCHES.set("sampling_rate", 0.0)

@@ -205,7 +205,7 @@ class SamplerDecidesTest(SQLTestCase):
 class NeverRaisesTest(SQLTestCase):
     def test_a_failing_wrap_does_not_reach_the_caller(self) -> None:
         engine = sa.create_engine("sqlite://")
-        broken = mock.patch("os_trace_plugins._patching.wrapt.wrap_function_wrapper",
+        broken = mock.patch("os_trace_plugins._patching.wrapt.wrap_object",
                             side_effect=RuntimeError("wrapt changed"))
         with self.assertLogs("os_trace_plugins", "ERROR") as logs, broken:
             set_sql_tracing(True)   # installs and wraps: must not raise

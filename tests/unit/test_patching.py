@@ -131,6 +131,31 @@ class TestPatch(unittest.TestCase):
         ours.remove()
         self.assertIs(module.Service.__dict__["call"], original)
 
+    def test_ours_left_inert_then_unwrapped_by_them_is_peeled_on_the_next_apply(
+            self) -> None:
+        # contrib's requests uninstrument(): it was wrapped on top of ours,
+        # ours was removed (inert, buried), then it unwrapped: our dead
+        # wrapper is the attribute again; instrumenting and uninstrumenting
+        # once more must leave the original, not our dead wrapper
+        for how in ("function", "bound"):
+            with self.subTest(how):
+                module = self.imported()
+                original = module.Service.__dict__["call"]
+                ours = Patch(self.name, "Service.call", recorder([]))
+                ours.apply()
+                theirs = wrapt.FunctionWrapper(module.Service.call
+                                               if how == "bound"
+                                               else module.Service.__dict__["call"],
+                                               recorder([], "theirs"))
+                module.Service.call = theirs
+                ours.remove()
+                module.Service.call = theirs.__wrapped__  # their unwrap
+                self.assertEqual(module.Service().call(1), 2)
+                ours.apply()
+                self.assertEqual(module.Service().call(1), 2)
+                ours.remove()
+                self.assertIs(module.Service.__dict__["call"], original)
+
     def test_cancelled_before_the_import_never_applies(self) -> None:
         calls: list[Any] = []
         patch = Patch(self.name, "function", recorder(calls))
