@@ -46,9 +46,9 @@ from oslo_messaging.rpc import server as rpc_server
 from bench.harness import interleave, table
 from os_trace_plugins._hooks import shared
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export.propagation import format_traceparent
-from os_trace_plugins.export.sampler import ProfilerSampler
-from os_trace_plugins.rpc.hook import RPCHook
+from os_trace_plugins.export._propagation import format_traceparent
+from os_trace_plugins.export._sampler import ProfilerSampler
+from os_trace_plugins.rpc._hook import RPCHook
 from tests.base import make_conf
 from tests.functional.rpc_env import register_messaging_opts, reset_builtin_tracer
 

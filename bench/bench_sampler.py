@@ -29,7 +29,7 @@ from bench import callgrind, harness
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins.export import _jaeger_strategies as js
 from os_trace_plugins.export._jaeger_remote import JaegerRemoteSampler
-from os_trace_plugins.export.sampler import ProfilerSampler
+from os_trace_plugins.export._sampler import ProfilerSampler
 
 __all__ = ["main"]
 

@@ -52,7 +52,8 @@ from opentelemetry.trace import SpanKind
 from bench.harness import Result, added, interleave, table
 from os_trace_plugins import _flagged
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.db import attributes, toggle
+from os_trace_plugins.db import _attributes as attributes
+from os_trace_plugins.db import _toggle as toggle
 
 __all__ = ["main"]
 

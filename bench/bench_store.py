@@ -41,7 +41,7 @@ def _fill_many(path: str, n_traces: int) -> None:
 
 
 def _cli(*argv: str) -> Callable[[], object]:
-    from os_trace_plugins.cmd.main import main as os_trace
+    from os_trace_plugins.cmd._main import main as os_trace
 
     def run() -> object:
         with contextlib.redirect_stdout(io.StringIO()), \
@@ -88,10 +88,10 @@ def _row(name: str, res: Result, budget_ms: float | None) -> str:
 def main(quick: bool = False) -> str:
     from opentelemetry import version as otel_version
 
-    from os_trace_plugins.report.html import render_html
-    from os_trace_plugins.report.model import Trace
-    from os_trace_plugins.store.exporter import SQLiteSpanExporter
-    from os_trace_plugins.store.reader import StoreReader
+    from os_trace_plugins.report._html import render_html
+    from os_trace_plugins.report._model import Trace
+    from os_trace_plugins.store._exporter import SQLiteSpanExporter
+    from os_trace_plugins.store._reader import StoreReader
     from tests.store_fixtures import Recorder, fill_store, openstack_trace, wide_trace
 
     rounds = 3 if quick else 7

@@ -34,7 +34,8 @@ from opentelemetry.sdk.trace.export import (
 
 from bench import callgrind, harness
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export import ids, sampler
+from os_trace_plugins.export import _ids as ids
+from os_trace_plugins.export import _sampler as sampler
 from os_trace_plugins.wsgi import TracingMiddleware, signed_headers
 
 __all__ = ["main"]

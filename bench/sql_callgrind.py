@@ -69,7 +69,7 @@ def _classify_loop(n: int, public: bool) -> None:
     from opentelemetry import baggage, trace
     from opentelemetry.sdk.trace import TracerProvider
 
-    from os_trace_plugins.db import gate
+    from os_trace_plugins.db import _gate as gate
 
     provider = TracerProvider()
     gate.set_provider(provider)
@@ -108,7 +108,7 @@ def run_one(db: str, kind: str, case: str, n: int) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     from bench.bench_sql import _Discard, _setup_table
-    from os_trace_plugins.db import attributes
+    from os_trace_plugins.db import _attributes as attributes
 
     class _Count(SpanProcessor):
         ended = 0
@@ -132,7 +132,7 @@ def run_one(db: str, kind: str, case: str, n: int) -> None:
     if case.startswith("ours"):
         from os_trace_plugins._hooks import shared
         from os_trace_plugins._switches import SWITCHES
-        from os_trace_plugins.db.hook import SQLAlchemyHook
+        from os_trace_plugins.db._hook import SQLAlchemyHook
 
         SWITCHES.set("trace_sqlalchemy", case != "ours-off")
         shared(SQLAlchemyHook).instrument(None, provider)

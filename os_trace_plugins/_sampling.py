@@ -28,7 +28,7 @@ before, so a host sampler that records children of unsampled parents still
 gets its spans.
 
 One known sampler is not asked: the one ``setup()`` installs
-(:class:`os_trace_plugins.export.sampler.ProfilerSampler`, parent-based
+(:class:`os_trace_plugins.export._sampler.ProfilerSampler`, parent-based
 with the SDK's default ``ALWAYS_OFF`` for children of unsampled parents)
 states this through its public ``drops_unsampled_children`` attribute, and
 ``tests/unit/test_sampling_shortcut.py`` proves, through ``should_sample``,

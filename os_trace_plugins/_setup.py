@@ -41,7 +41,10 @@ from oslo_config import cfg
 
 from os_trace_plugins import _hooks, _safety, _switches, log_correlation, opts
 from os_trace_plugins._version import __version__
-from os_trace_plugins.export import exporters, ids, propagation, sampler
+from os_trace_plugins.export import _exporters as exporters
+from os_trace_plugins.export import _ids as ids
+from os_trace_plugins.export import _propagation as propagation
+from os_trace_plugins.export import _sampler as sampler
 from os_trace_plugins.export._bounded import BoundedProcessor
 from os_trace_plugins.export._outage import AccountingExporter, OutageLog
 
@@ -83,7 +86,7 @@ def _stamped(exporter: Any, service: str, host: str, force: bool) -> tuple[Any, 
     and this process's instance id: a worker forked after setup() names its
     own pid and instance id, and a provider built from OTEL_* without a
     service name gets ours."""
-    from os_trace_plugins.auto import resource
+    from os_trace_plugins.auto import _resource as resource
     identity = resource.ProcessIdentity(service, host, force_service=force)
     return resource.StampingExporter(exporter, identity), identity.instance
 
@@ -99,7 +102,7 @@ def _host_provider() -> TracerProvider | None:
 def _new_provider(resource: Resource, service: str) -> TracerProvider:
     """Our provider: the live root sampler (ratio or Jaeger remote, polled for
     ``service``), and the id generator that lets a signed root request keep
-    its trace id (:mod:`os_trace_plugins.export.ids`)."""
+    its trace id (:mod:`os_trace_plugins.export._ids`)."""
     # shutdown_on_exit=False: the SDK's own atexit flush has no deadline on
     # every SDK release; ours (_at_exit) has ``shutdown_timeout``
     return TracerProvider(resource=resource, sampler=sampler.build_sampler(service),

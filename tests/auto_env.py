@@ -18,7 +18,7 @@ import subprocess
 import sys
 from typing import Any
 
-from os_trace_plugins.store.reader import StoreReader
+from os_trace_plugins.store._reader import StoreReader
 
 __all__ = ["BIN", "OURS", "instrument_cmd", "otel_env", "run_instrumented", "stored_spans"]
 

@@ -24,7 +24,8 @@ from oslo_config import cfg
 
 import os_trace_plugins
 from os_trace_plugins import _hooks, _safety, _setup, _switches, opts
-from os_trace_plugins.export import propagation, sampler
+from os_trace_plugins.export import _propagation as propagation
+from os_trace_plugins.export import _sampler as sampler
 
 __all__ = ["TestCase", "reset_globals", "make_conf", "write_config"]
 

@@ -263,8 +263,8 @@ def install() -> None:
     from opentelemetry.sdk.trace import export as sdk_export
     from opentelemetry.sdk.trace.export import in_memory_span_exporter
 
-    from os_trace_plugins.store import exporter as store_exporter
-    from os_trace_plugins.store import reader as store_reader
+    from os_trace_plugins.store import _exporter as store_exporter
+    from os_trace_plugins.store import _reader as store_reader
 
     root = tempfile.mkdtemp(prefix="os-trace-run-")
     os.environ["TMPDIR"] = root

@@ -13,8 +13,8 @@ from sqlalchemy.engine.default import DefaultDialect
 
 from os_trace_plugins import _flagged
 from os_trace_plugins._hooks import shared
-from os_trace_plugins.db import toggle
-from os_trace_plugins.db.hook import SQLAlchemyHook
+from os_trace_plugins.db import _toggle as toggle
+from os_trace_plugins.db._hook import SQLAlchemyHook
 from tests.base import TestCase
 
 __all__ = ["SQLTestCase", "attached", "flagged_request"]

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from os_trace_plugins.store.exporter import SQLiteSpanExporter
+from os_trace_plugins.store._exporter import SQLiteSpanExporter
 
 __all__ = ["Recorder", "openstack_trace", "wide_trace", "fill_store"]
 

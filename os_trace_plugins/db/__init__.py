@@ -1,7 +1,8 @@
 """SQL spans from SQLAlchemy: one CLIENT span per statement, switched at runtime.
 
 Public API: :func:`set_sql_tracing` (on/off from code, for every engine of the
-process).  Everything else is configured from ``[profiler]``
+process) and :class:`SQLAlchemyInstrumentor` (the ``opentelemetry_instrumentor``
+entry point).  Everything else is configured from ``[profiler]``
 (``trace_sqlalchemy``, ``trace_sqlalchemy_parameters``,
 ``sql_max_statement_length``, ``sql_trace_on_request``, ``sql_root_spans``);
 see docs/sql.md.  Importing this package imports nothing of SQLAlchemy.
@@ -9,7 +10,9 @@ see docs/sql.md.  Importing this package imports nothing of SQLAlchemy.
 
 from __future__ import annotations
 
-__all__ = ["set_sql_tracing"]
+from os_trace_plugins.db._hook import SQLAlchemyInstrumentor
+
+__all__ = ["SQLAlchemyInstrumentor", "set_sql_tracing"]
 
 
 def set_sql_tracing(on: bool) -> None:
@@ -25,7 +28,7 @@ def set_sql_tracing(on: bool) -> None:
     try:
         from os_trace_plugins._hooks import shared
         from os_trace_plugins._switches import SWITCHES
-        from os_trace_plugins.db.hook import SQLAlchemyHook
+        from os_trace_plugins.db._hook import SQLAlchemyHook
 
         SWITCHES.set("trace_sqlalchemy", bool(on))
         hook = shared(SQLAlchemyHook)

@@ -34,7 +34,8 @@ from opentelemetry.trace import Span, SpanKind
 from os_trace_plugins import _safety, _sampling
 from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
-from os_trace_plugins.drivers import _generators, masking
+from os_trace_plugins.drivers import _generators
+from os_trace_plugins.drivers import _masking as masking
 from os_trace_plugins.drivers._request_context import context_position, record_context
 from os_trace_plugins.drivers._spans import end_span, record_error
 

@@ -18,7 +18,7 @@ replaced sampler's thread ends at its next wake-up, and :meth:`close` ends it
 at once.  Fork-safe: a forked child (``os.register_at_fork``) gets fresh
 locks and buckets and starts its own poller.
 
-Public factories over this module live in :mod:`os_trace_plugins.export.sampler`
+Public factories over this module live in :mod:`os_trace_plugins.export._sampler`
 (the ``opentelemetry_traces_sampler`` entry points and ``[profiler] sampler``).
 """
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from os_trace_plugins.threads.carry import bind
+from os_trace_plugins.threads._carry import bind
 
 __all__ = ["wrap", "ContextExecutor", "spawn"]
 

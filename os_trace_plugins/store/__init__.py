@@ -6,14 +6,13 @@ export every span into a SQLite file in WAL mode through the batch processor
 write the same file at once.  ``os-trace list`` / ``os-trace show`` read it
 back (read-only: a reader never modifies stored data).
 
-* :mod:`~os_trace_plugins.store.schema`: the versioned schema
-* :mod:`~os_trace_plugins.store.exporter`: :class:`SQLiteSpanExporter`
-* :mod:`~os_trace_plugins.store.reader`: :class:`StoreReader`
-* :mod:`~os_trace_plugins.store.retention`: trimming by age and size
+* :mod:`~os_trace_plugins.store._schema`: the versioned schema
+* :mod:`~os_trace_plugins.store._exporter`: :class:`SQLiteSpanExporter`
+* :mod:`~os_trace_plugins.store._reader`: :class:`StoreReader`
+* :mod:`~os_trace_plugins.store._retention`: trimming by age and size
+
+Internal: ``setup()`` and ``os-trace`` are its interface; the schema is documented
+in docs/store.md for readers that query the file with SQLite directly.
 """
 
-from __future__ import annotations
-
-from os_trace_plugins.store.schema import SCHEMA_VERSION, StoreError
-
-__all__ = ["SCHEMA_VERSION", "StoreError"]
+__all__: list[str] = []

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from os_trace_plugins.report.model import Trace
-from os_trace_plugins.store.reader import StoreReader
+from os_trace_plugins.report._model import Trace
+from os_trace_plugins.store._reader import StoreReader
 
 __all__ = ["ROOT", "run_demo_cli", "traces_of"]
 
@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def run_demo_cli(store: str, *extra: str, timeout: float = 120,
                  ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=ROOT, OS_TRACE_STATE_DIR=os.path.dirname(store))
-    return subprocess.run([sys.executable, "-m", "os_trace_plugins.cmd.main", "demo",
+    return subprocess.run([sys.executable, "-m", "os_trace_plugins.cmd._main", "demo",
                            "--store", store, "--color", "never", *extra],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 

@@ -26,8 +26,8 @@ except ImportError:  # the oldest supported release (14.0) has none
     om_tracing = None
 
 from os_trace_plugins._hooks import shared
-from os_trace_plugins.rpc.hook import RPCHook
-from os_trace_plugins.rpc.notify_hook import NotificationHook
+from os_trace_plugins.rpc._hook import RPCHook
+from os_trace_plugins.rpc._notify_hook import NotificationHook
 from tests.base import TestCase
 
 #: whether this oslo.messaging has its own tracing (18.x); the coexistence tests need it

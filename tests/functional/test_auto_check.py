@@ -1,4 +1,4 @@
-"""``os-trace check`` warns about each clash it can detect (cmd/check.py)."""
+"""``os-trace check`` warns about each clash it can detect (cmd/_check.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 import unittest
 from unittest import mock
 
-from os_trace_plugins.cmd.check import clash_warnings
-from os_trace_plugins.cmd.main import main
+from os_trace_plugins.cmd._check import clash_warnings
+from os_trace_plugins.cmd._main import main
 from tests.base import TestCase, make_conf
 
 QUIET_ENV = {"OTEL_TRACES_EXPORTER": "none", "OTEL_TRACES_SAMPLER": "os_trace_plugins",

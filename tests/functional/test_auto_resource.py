@@ -1,4 +1,4 @@
-"""The per-process resource stamp of our export (auto/resource.py), in process."""
+"""The per-process resource stamp of our export (auto/_resource.py), in process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from os_trace_plugins.auto.resource import ProcessIdentity, StampingExporter
+from os_trace_plugins.auto._resource import ProcessIdentity, StampingExporter
 from tests.base import TestCase
 
 

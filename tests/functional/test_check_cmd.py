@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 
-from os_trace_plugins.cmd.main import main
+from os_trace_plugins.cmd._main import main
 from tests.base import TestCase
 from tests.otlp_receiver import OTLPReceiver
 

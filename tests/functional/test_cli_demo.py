@@ -93,7 +93,7 @@ class ServiceNamerTest(unittest.TestCase):
         )
         from opentelemetry.trace import SpanKind
 
-        from os_trace_plugins.demo.roles import ServiceNamer
+        from os_trace_plugins.demo._roles import ServiceNamer
 
         memory = InMemorySpanExporter()
         provider = TracerProvider()

@@ -18,9 +18,9 @@ from unittest import mock
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from os_trace_plugins.cmd.main import main
-from os_trace_plugins.store import reader as reader_mod
-from os_trace_plugins.store import schema
+from os_trace_plugins.cmd._main import main
+from os_trace_plugins.store import _reader as reader_mod
+from os_trace_plugins.store import _schema as schema
 from tests.base import write_config
 from tests.store_fixtures import Recorder, fill_store, openstack_trace
 
@@ -184,7 +184,7 @@ class CliTest(unittest.TestCase):
             locker.close()
 
     def test_console_script_entry(self) -> None:
-        proc = subprocess.run([sys.executable, "-m", "os_trace_plugins.cmd.main", "show",
+        proc = subprocess.run([sys.executable, "-m", "os_trace_plugins.cmd._main", "show",
                                "0" * 32, "--store", self.store], capture_output=True,
                               text=True, timeout=60, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=ROOT))
@@ -197,7 +197,7 @@ class ListingSpeedTest(unittest.TestCase):
     """10,000 stored traces list in under a second (summaries written directly)."""
 
     def test_list_10000_traces_under_one_second(self) -> None:
-        from os_trace_plugins.store.exporter import SQLiteSpanExporter
+        from os_trace_plugins.store._exporter import SQLiteSpanExporter
 
         with tempfile.TemporaryDirectory() as tmp:
             store = os.path.join(tmp, "spans.db")

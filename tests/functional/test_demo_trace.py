@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import unittest
 
-from os_trace_plugins.report.model import Span
+from os_trace_plugins.report._model import Span
 from tests.functional.demo_helpers import run_demo_cli, traces_of
 from tests.services import require_service
 

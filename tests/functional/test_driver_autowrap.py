@@ -19,7 +19,7 @@ from stevedore import extension as st_extension
 
 from os_trace_plugins import _hooks
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.drivers.hook import DriverHook
+from os_trace_plugins.drivers._hook import DriverHook
 from tests import base
 from tests.functional._driver_sample import SampleDriver, Widget
 
@@ -164,7 +164,7 @@ class TestStevedoreAndImportutils(base.TestCase):
         import subprocess
 
         code = ("import sys\n"
-                "from os_trace_plugins.drivers.hook import DriverHook\n"
+                "from os_trace_plugins.drivers._hook import DriverHook\n"
                 "from tests.base import make_conf\n"
                 "DriverHook().instrument(make_conf(driver_namespaces=['x']))\n"
                 "print('oslo_utils.importutils' in sys.modules)\n"

@@ -14,9 +14,9 @@ import unittest
 
 import pytest
 
-from os_trace_plugins.report.html import render_html
-from os_trace_plugins.report.model import Trace
-from os_trace_plugins.store.reader import StoreReader
+from os_trace_plugins.report._html import render_html
+from os_trace_plugins.report._model import Trace
+from os_trace_plugins.store._reader import StoreReader
 from tests.store_fixtures import Recorder, fill_store, openstack_trace, wide_trace
 
 CHROMIUM = os.environ.get("OS_TRACE_CHROMIUM", "/usr/bin/chromium")

@@ -20,15 +20,15 @@ from oslo_config import cfg
 
 import os_trace_plugins
 from os_trace_plugins import opts
-from os_trace_plugins.cmd import check
+from os_trace_plugins.cmd import _check as check
 from os_trace_plugins.export._jaeger_remote import JaegerRemoteSampler
-from os_trace_plugins.export.sampler import ProfilerSampler
+from os_trace_plugins.export._sampler import ProfilerSampler
 from tests.base import TestCase, write_config
 from tests.strategy_server import StrategyServer, per_operation, probabilistic
 
-ENTRY_POINTS = {"jaeger_remote": "os_trace_plugins.export.sampler:jaeger_remote_from_env",
+ENTRY_POINTS = {"jaeger_remote": "os_trace_plugins.export._sampler:jaeger_remote_from_env",
                 "parentbased_jaeger_remote":
-                    "os_trace_plugins.export.sampler:parentbased_jaeger_remote_from_env"}
+                    "os_trace_plugins.export._sampler:parentbased_jaeger_remote_from_env"}
 
 
 class TestProfilerOptions(TestCase):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import webob
 from opentelemetry.trace import SpanKind
 
-from os_trace_plugins.export.sampler import ProfilerSampler
+from os_trace_plugins.export._sampler import ProfilerSampler
 from os_trace_plugins.wsgi import signed_headers
 from tests.functional.test_wsgi_middleware import KEY, MiddlewareTestBase
 from tests.strategy_server import StrategyServer, per_operation

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from oslo_messaging._drivers.impl_fake import FakeIncomingMessage
 from oslo_messaging.rpc.dispatcher import RPCDispatcher
 
-from os_trace_plugins.rpc import server as rpc_server
+from os_trace_plugins.rpc import _server as rpc_server
 from tests.functional.rpc_env import Recorder, RPCTestCase, StrictContext, StrictSerializer
 
 GOOD = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -146,7 +146,7 @@ def eventlet_child() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from os_trace_plugins.rpc.hook import RPCHook
+    from os_trace_plugins.rpc._hook import RPCHook
     from tests.base import make_conf
     from tests.functional.rpc_env import register_messaging_opts
 

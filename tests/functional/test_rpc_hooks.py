@@ -11,8 +11,8 @@ from oslo_messaging.rpc import server as rpc_server
 from oslo_messaging.transport import Transport
 
 from os_trace_plugins import _hooks, _switches
-from os_trace_plugins.rpc.hook import RPCHook
-from os_trace_plugins.rpc.notify_hook import NotificationHook
+from os_trace_plugins.rpc._hook import RPCHook
+from os_trace_plugins.rpc._notify_hook import NotificationHook
 from tests.base import write_config
 from tests.functional.rpc_env import HAS_BUILTIN_TRACING, Recorder, RPCTestCase
 

@@ -16,7 +16,7 @@ from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.transport import Transport
 
 from os_trace_plugins import _flagged, _hooks
-from os_trace_plugins.rpc.hook import RPCInstrumentor
+from os_trace_plugins.rpc._hook import RPCInstrumentor
 from tests.functional.rpc_env import Recorder, RPCTestCase
 
 ORIGINAL_SEND = Transport.__dict__["_send"]
@@ -36,8 +36,8 @@ POST_IMPORT = textwrap.dedent('''
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    from os_trace_plugins.rpc.hook import RPCHook, RPCInstrumentor
-    from os_trace_plugins.rpc.notify_hook import NotificationHook
+    from os_trace_plugins.rpc._hook import RPCHook, RPCInstrumentor
+    from os_trace_plugins.rpc._notify_hook import NotificationHook
     from os_trace_plugins._hooks import shared
     if sys.argv[1] == "instrumentor":
         RPCInstrumentor().instrument(tracer_provider=provider)

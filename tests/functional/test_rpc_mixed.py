@@ -55,7 +55,7 @@ class BuiltinTracingTest(RPCTestCase):
 
     def test_builtin_restored_after_uninstrument(self) -> None:
         # private API use: oslo_messaging._tracing.trace_send/trace_receive are
-        # what rpc/client.py and rpc/server.py call; fails loudly if they move
+        # what rpc/_client.py and rpc/_server.py call; fails loudly if they move
         from oslo_messaging import _tracing
         from oslo_messaging._tracing import client as tracing_client
         self.assertIsNot(_tracing.__dict__["trace_send"], tracing_client.trace_send)

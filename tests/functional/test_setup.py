@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 import os_trace_plugins
 from os_trace_plugins import _hooks
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export import ids, sampler
+from os_trace_plugins.export import _ids as ids
+from os_trace_plugins.export import _sampler as sampler
 from tests.base import TestCase, make_conf, reset_globals
 from tests.otlp_receiver import OTLPReceiver
 
@@ -147,7 +148,7 @@ class TestSetup(TestCase):
         from opentelemetry import propagate
         from opentelemetry.propagators.composite import CompositePropagator
 
-        from os_trace_plugins.export import propagation
+        from os_trace_plugins.export import _propagation as propagation
 
         hosts = CompositePropagator([])  # e.g. B3 only, installed by the host
         propagate.set_global_textmap(hosts)
@@ -196,9 +197,9 @@ class TestSDKConfigurator(TestCase):
             f.write("Metadata-Version: 2.1\nName: os-trace-env-points\nVersion: 0\n")
         with open(os.path.join(dist, "entry_points.txt"), "w") as f:
             f.write("[opentelemetry_traces_sampler]\n"
-                    "os_trace_plugins = os_trace_plugins.export.sampler:from_env\n"
+                    "os_trace_plugins = os_trace_plugins.export._sampler:from_env\n"
                     "[opentelemetry_id_generator]\n"
-                    "os_trace_plugins = os_trace_plugins.export.ids:RequestableIdGenerator\n")
+                    "os_trace_plugins = os_trace_plugins.export._ids:RequestableIdGenerator\n")
         env = dict(os.environ, PYTHONPATH=self.tmpdir, OTEL_TRACES_SAMPLER="os_trace_plugins",
                    OTEL_PYTHON_ID_GENERATOR="os_trace_plugins", OTEL_TRACES_EXPORTER="none",
                    OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none",

@@ -24,8 +24,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 import os_trace_plugins
 from os_trace_plugins import _flagged, _switches
 from os_trace_plugins._hooks import shared
-from os_trace_plugins.db import gate, set_sql_tracing, toggle
-from os_trace_plugins.db.hook import SQLAlchemyHook
+from os_trace_plugins.db import _gate as gate
+from os_trace_plugins.db import _toggle as toggle
+from os_trace_plugins.db import set_sql_tracing
+from os_trace_plugins.db._hook import SQLAlchemyHook
 from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
 _UNSAMPLED = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
@@ -250,7 +252,7 @@ class NoImportTest(SQLTestCase):
             provider.add_span_processor(SimpleSpanProcessor(exporter))
             trace.set_tracer_provider(provider)
             from os_trace_plugins.db import set_sql_tracing
-            from os_trace_plugins.db.hook import SQLAlchemyInstrumentor
+            from os_trace_plugins.db._hook import SQLAlchemyInstrumentor
             SQLAlchemyInstrumentor().instrument(tracer_provider=provider)
             set_sql_tracing(True)
             leaked = sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy")

@@ -18,7 +18,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import StatusCode
 from sqlalchemy.engine import Engine
 
-from os_trace_plugins.db import gate, set_sql_tracing
+from os_trace_plugins.db import _gate as gate
+from os_trace_plugins.db import set_sql_tracing
 from tests.sql_helpers import SQLTestCase, attached, flagged_request
 
 _UNSAMPLED_SPAN = trace.NonRecordingSpan(trace.SpanContext(

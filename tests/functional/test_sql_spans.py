@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from opentelemetry import baggage, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from os_trace_plugins.db import attributes, execute, set_sql_tracing, toggle
+from os_trace_plugins.db import _attributes as attributes
+from os_trace_plugins.db import _execute as execute
+from os_trace_plugins.db import _toggle as toggle
+from os_trace_plugins.db import set_sql_tracing
 from tests.secret_values import SQL_PARAMETER
 from tests.sql_helpers import SQLTestCase, attached, flagged_request
 

@@ -11,8 +11,9 @@ from oslo_config import cfg
 
 import os_trace_plugins
 from os_trace_plugins import _hooks, _switches, opts
-from os_trace_plugins.db import set_sql_tracing, toggle
-from os_trace_plugins.db.hook import SQLAlchemyHook, SQLAlchemyInstrumentor
+from os_trace_plugins.db import _toggle as toggle
+from os_trace_plugins.db import set_sql_tracing
+from os_trace_plugins.db._hook import SQLAlchemyHook, SQLAlchemyInstrumentor
 from tests.base import write_config
 from tests.sql_helpers import SQLTestCase, attached, flagged_request
 

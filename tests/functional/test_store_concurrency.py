@@ -12,8 +12,8 @@ import tempfile
 import textwrap
 import unittest
 
-from os_trace_plugins.store.reader import StoreReader
-from os_trace_plugins.store.schema import StoreError
+from os_trace_plugins.store._reader import StoreReader
+from os_trace_plugins.store._schema import StoreError
 from tests.store_fixtures import Recorder, fill_store, openstack_trace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -138,7 +138,7 @@ class ReadOnlyTest(unittest.TestCase):
 FORKER = textwrap.dedent("""
     import os, sqlite3, sys
     from tests.store_fixtures import Recorder, openstack_trace
-    from os_trace_plugins.store.exporter import SQLiteSpanExporter
+    from os_trace_plugins.store._exporter import SQLiteSpanExporter
     store = sys.argv[1]
     rec = Recorder()
     exporter = SQLiteSpanExporter(store)

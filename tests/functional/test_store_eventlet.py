@@ -21,7 +21,7 @@ CHILD = textwrap.dedent("""
     eventlet.monkey_patch()
     import sys, time, warnings
     from tests.store_fixtures import Recorder, openstack_trace
-    from os_trace_plugins.store.exporter import SQLiteSpanExporter
+    from os_trace_plugins.store._exporter import SQLiteSpanExporter
     rec = Recorder()
     openstack_trace(rec)
     spans = rec.take()

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 import os_trace_plugins
 from os_trace_plugins import _setup
 from os_trace_plugins.export._bounded import BoundedProcessor
-from os_trace_plugins.store.exporter import SQLiteSpanExporter
-from os_trace_plugins.store.reader import StoreReader
+from os_trace_plugins.store._exporter import SQLiteSpanExporter
+from os_trace_plugins.store._reader import StoreReader
 from tests.base import TestCase
 
 

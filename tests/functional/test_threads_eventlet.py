@@ -42,7 +42,7 @@ class EventletTest(ThreadsTestCase):
 
 
 def check_ticks(test: Any, spans: dict[str, Any], result: dict[str, Any]) -> None:
-    """The tick rule (os_trace_plugins.threads.looping), for both backends."""
+    """The tick rule (os_trace_plugins.threads._looping), for both backends."""
     request = spans["request"]["span_id"]
     waited = [spans[f"waited {n}"] for n in range(3)]
     test.assertTrue(all(s["parent"] == request for s in waited),

@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind
 
 from os_trace_plugins import _flagged
-from os_trace_plugins.wsgi import TracingMiddleware, signed_headers, signing
+from os_trace_plugins.wsgi import TracingMiddleware, signed_headers
+from os_trace_plugins.wsgi import _signing as signing
 from tests.functional.test_wsgi_middleware import KEY, MiddlewareTestBase
 
 

@@ -19,8 +19,10 @@ from osprofiler import _utils as osp_utils
 
 from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.export import ids, sampler
-from os_trace_plugins.wsgi import TracingMiddleware, signed_headers, signing
+from os_trace_plugins.export import _ids as ids
+from os_trace_plugins.export import _sampler as sampler
+from os_trace_plugins.wsgi import TracingMiddleware, signed_headers
+from os_trace_plugins.wsgi import _signing as signing
 from tests import base
 from tests.secret_values import HMAC_KEY
 

@@ -15,8 +15,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.wsgi import TracingMiddleware, outgoing, signing
-from os_trace_plugins.wsgi.outgoing import RequestsHook, keystoneauth_headers
+from os_trace_plugins.wsgi import TracingMiddleware
+from os_trace_plugins.wsgi import _outgoing as outgoing
+from os_trace_plugins.wsgi import _signing as signing
+from os_trace_plugins.wsgi._outgoing import RequestsHook, keystoneauth_headers
 from tests import base
 from tests.secret_values import HMAC_KEY, TEMP_URL_SIG, URL_PASSWORD
 
@@ -143,7 +145,7 @@ class OutgoingTest(base.TestCase):
         import sys
 
         code = ("import sys\n"
-                "from os_trace_plugins.wsgi.outgoing import RequestsHook\n"
+                "from os_trace_plugins.wsgi._outgoing import RequestsHook\n"
                 "RequestsHook().instrument()\n"
                 "print(sorted(m for m in sys.modules if m.split('.')[0] == 'requests'))\n"
                 "import requests\n"

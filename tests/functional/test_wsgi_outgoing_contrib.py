@@ -15,8 +15,9 @@ import requests
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.trace import SpanKind
 
-from os_trace_plugins.wsgi import TracingMiddleware, signing
-from os_trace_plugins.wsgi.outgoing import RequestsHook
+from os_trace_plugins.wsgi import TracingMiddleware
+from os_trace_plugins.wsgi import _signing as signing
+from os_trace_plugins.wsgi._outgoing import RequestsHook
 from tests import base
 from tests.functional.test_wsgi_outgoing import _QuietHandler
 from tests.secret_values import HMAC_KEY_OLD

@@ -18,7 +18,7 @@ from pecan import rest
 
 from os_trace_plugins import _hooks
 from os_trace_plugins.wsgi import TracingMiddleware
-from os_trace_plugins.wsgi.servers import WSGIServersHook
+from os_trace_plugins.wsgi._servers import WSGIServersHook
 from tests.base import TestCase
 
 
@@ -174,7 +174,7 @@ class NormalizeTest(TestCase):
     """Every router's variable syntax is written ``{name}``."""
 
     def test_syntaxes(self) -> None:
-        from os_trace_plugins.wsgi.attributes import normalize_route
+        from os_trace_plugins.wsgi._attributes import normalize_route
 
         cases = [
             ("/{project_id}/servers/{id}", "routes", "/{project_id}/servers/{id}"),

@@ -18,7 +18,7 @@ import cheroot.wsgi
 
 from os_trace_plugins import _hooks
 from os_trace_plugins.wsgi import TracingMiddleware
-from os_trace_plugins.wsgi.servers import WSGIServersHook, wrap_application
+from os_trace_plugins.wsgi._servers import WSGIServersHook, wrap_application
 from tests.base import TestCase
 from tests.functional.threads_env import emit, run_child
 

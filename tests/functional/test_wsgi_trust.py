@@ -14,7 +14,8 @@ from oslo_config import cfg
 from oslo_middleware import tracing as oslo_tracing
 
 from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
-from os_trace_plugins.wsgi import TracingMiddleware, signed_headers, signing
+from os_trace_plugins.wsgi import TracingMiddleware, signed_headers
+from os_trace_plugins.wsgi import _signing as signing
 from tests import base
 from tests.functional.test_wsgi_middleware import KEY, MiddlewareTestBase
 

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from os_trace_plugins.wsgi.signing import signed_headers
+from os_trace_plugins.wsgi._signing import signed_headers
 from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
 from tests.secret_values import HMAC_KEY_OLD
 from tests.services import RABBIT_URL, require_service

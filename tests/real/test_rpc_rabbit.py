@@ -176,8 +176,8 @@ def child() -> None:
         SpanExportResult,
     )
 
-    from os_trace_plugins.rpc.hook import RPCHook
-    from os_trace_plugins.rpc.notify_hook import NotificationHook
+    from os_trace_plugins.rpc._hook import RPCHook
+    from os_trace_plugins.rpc._notify_hook import NotificationHook
     from tests.base import make_conf
     from tests.functional.rpc_env import register_messaging_opts
 

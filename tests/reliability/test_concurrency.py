@@ -99,8 +99,8 @@ def scenario(provider: Any, workers: int, traces: int, green: bool) -> None:
 
     from os_trace_plugins import _switches
     from os_trace_plugins._hooks import shared
-    from os_trace_plugins.db.hook import SQLAlchemyHook
-    from os_trace_plugins.rpc.hook import RPCHook
+    from os_trace_plugins.db._hook import SQLAlchemyHook
+    from os_trace_plugins.rpc._hook import RPCHook
     from os_trace_plugins.threads import ThreadsHook
     from tests.base import make_conf
     from tests.functional.rpc_env import register_messaging_opts

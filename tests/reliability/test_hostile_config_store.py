@@ -35,12 +35,12 @@ from oslo_config import cfg
 
 import os_trace_plugins
 from os_trace_plugins import opts
-from os_trace_plugins.cmd import main as os_trace
-from os_trace_plugins.report.json_report import render_json
-from os_trace_plugins.report.model import ReportError, Trace
-from os_trace_plugins.report.text import render_text
-from os_trace_plugins.store.reader import StoreReader
-from os_trace_plugins.store.schema import StoreError
+from os_trace_plugins.cmd import _main as os_trace
+from os_trace_plugins.report._json_report import render_json
+from os_trace_plugins.report._model import ReportError, Trace
+from os_trace_plugins.report._text import render_text
+from os_trace_plugins.store._reader import StoreReader
+from os_trace_plugins.store._schema import StoreError
 from tests import base, store_fixtures
 from tests.figures import report
 from tests.reliability._hostile import Tally, settings

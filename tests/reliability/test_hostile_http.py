@@ -25,7 +25,8 @@ from opentelemetry import baggage
 
 from os_trace_plugins._bounds import MAX_PATH_LENGTH
 from os_trace_plugins._flagged import SQL_BAGGAGE_KEY
-from os_trace_plugins.wsgi import TracingMiddleware, signing
+from os_trace_plugins.wsgi import TracingMiddleware
+from os_trace_plugins.wsgi import _signing as signing
 from tests import base
 from tests.figures import report
 from tests.reliability._hostile import Tally, longest_value, settings

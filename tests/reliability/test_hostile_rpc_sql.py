@@ -29,7 +29,7 @@ from oslo_messaging._drivers.impl_fake import FakeIncomingMessage
 from oslo_messaging.rpc.dispatcher import RPCDispatcher
 
 from os_trace_plugins import _bounds
-from os_trace_plugins.rpc import server as rpc_server
+from os_trace_plugins.rpc import _server as rpc_server
 from tests.figures import report
 from tests.functional.rpc_env import Recorder, RPCTestCase, StrictContext, StrictSerializer
 from tests.reliability._hostile import Tally, longest_value, settings

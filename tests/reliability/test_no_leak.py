@@ -28,9 +28,10 @@ from oslo_messaging.rpc.client import RemoteError
 
 from os_trace_plugins._hooks import shared
 from os_trace_plugins._switches import SWITCHES
-from os_trace_plugins.db.hook import SQLAlchemyHook
+from os_trace_plugins.db._hook import SQLAlchemyHook
 from os_trace_plugins.drivers import trace_driver
-from os_trace_plugins.wsgi import TracingMiddleware, signing
+from os_trace_plugins.wsgi import TracingMiddleware
+from os_trace_plugins.wsgi import _signing as signing
 from tests import leakscan
 from tests.figures import report
 from tests.functional._driver_sample import SampleDriver

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from os_trace_plugins.store.reader import StoreReader
+from os_trace_plugins.store._reader import StoreReader
 from tests.figures import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -7,7 +7,7 @@ import unittest
 
 from opentelemetry import trace
 
-from os_trace_plugins.drivers.autowrap import AutoWrapper
+from os_trace_plugins.drivers._autowrap import AutoWrapper
 
 
 class TestMatching(unittest.TestCase):

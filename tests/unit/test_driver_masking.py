@@ -8,7 +8,7 @@ import unittest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from os_trace_plugins.drivers import masking
+from os_trace_plugins.drivers import _masking as masking
 from os_trace_plugins.drivers._functions import members
 
 

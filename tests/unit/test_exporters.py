@@ -9,8 +9,8 @@ import unittest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-from os_trace_plugins.export import exporters
-from os_trace_plugins.export.exporters import ConfigError, parse_connection_string
+from os_trace_plugins.export import _exporters as exporters
+from os_trace_plugins.export._exporters import ConfigError, parse_connection_string
 
 
 class TestParse(unittest.TestCase):
@@ -88,7 +88,7 @@ class TestIdsAndSampler(unittest.TestCase):
     def test_requested_trace_id_is_used_once_then_random(self) -> None:
         from opentelemetry.sdk.trace import TracerProvider
 
-        from os_trace_plugins.export import ids
+        from os_trace_plugins.export import _ids as ids
 
         provider = TracerProvider(id_generator=ids.RequestableIdGenerator())
         tracer = provider.get_tracer("t")
@@ -109,7 +109,7 @@ class TestIdsAndSampler(unittest.TestCase):
         from opentelemetry.sdk.trace import TracerProvider
 
         from os_trace_plugins._switches import SWITCHES
-        from os_trace_plugins.export import sampler
+        from os_trace_plugins.export import _sampler as sampler
 
         SWITCHES.set("sampling_rate", 0.0)
         self.addCleanup(SWITCHES.reset)

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from os_trace_plugins.store.exporter import SQLiteSpanExporter
+from os_trace_plugins.store._exporter import SQLiteSpanExporter
 from tests import leakscan
 from tests.secret_values import MARK, SECRETS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unittest
 from typing import Any
 
-from os_trace_plugins.report.model import ReportError, Trace, category
+from os_trace_plugins.report._model import ReportError, Trace, category
 
 
 def span(sid: str, parent: str | None, start: int, end: int, name: str = "",

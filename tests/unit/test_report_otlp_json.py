@@ -10,8 +10,8 @@ import unittest
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from os_trace_plugins.report.model import ReportError, Trace
-from os_trace_plugins.report.otlp_json import load_otlp_json, parse_otlp, trace_ids
+from os_trace_plugins.report._model import ReportError, Trace
+from os_trace_plugins.report._otlp_json import load_otlp_json, parse_otlp, trace_ids
 from tests.store_fixtures import Recorder, openstack_trace
 
 HEX_DOC = {"resourceSpans": [{

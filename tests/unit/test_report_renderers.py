@@ -9,13 +9,13 @@ import tempfile
 import time
 import unittest
 
-from os_trace_plugins.report.dot import render_dot
-from os_trace_plugins.report.html import render_html
-from os_trace_plugins.report.json_report import SCHEMA, render_json
-from os_trace_plugins.report.model import Trace
-from os_trace_plugins.report.text import render_text
-from os_trace_plugins.store.exporter import span_row
-from os_trace_plugins.store.reader import StoreReader
+from os_trace_plugins.report._dot import render_dot
+from os_trace_plugins.report._html import render_html
+from os_trace_plugins.report._json_report import SCHEMA, render_json
+from os_trace_plugins.report._model import Trace
+from os_trace_plugins.report._text import render_text
+from os_trace_plugins.store._exporter import span_row
+from os_trace_plugins.store._reader import StoreReader
 from tests.store_fixtures import Recorder, fill_store, openstack_trace, wide_trace
 
 _KEYS = ("trace_id", "span_id", "parent_id", "service", "name", "kind", "start_ns",

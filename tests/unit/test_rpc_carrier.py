@@ -13,8 +13,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 from osprofiler import _utils as osp_utils
 
-from os_trace_plugins.export.propagation import format_traceparent
-from os_trace_plugins.rpc import _attrs, carrier
+from os_trace_plugins.export._propagation import format_traceparent
+from os_trace_plugins.rpc import _attrs
+from os_trace_plugins.rpc import _carrier as carrier
 
 SC = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=False,
                  trace_flags=TraceFlags(TraceFlags.SAMPLED))

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
 from os_trace_plugins import _sampling
-from os_trace_plugins.export.sampler import ProfilerSampler
+from os_trace_plugins.export._sampler import ProfilerSampler
 
 
 def _ctx(sampled: bool, remote: bool) -> tuple[Context, SpanContext]:

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from os_trace_plugins.db import attributes, statement
+from os_trace_plugins.db import _attributes as attributes
+from os_trace_plugins.db import _statement as statement
 
 
 class ParseTest(unittest.TestCase):

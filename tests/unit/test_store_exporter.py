@@ -11,10 +11,11 @@ import unittest
 
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from os_trace_plugins.store import retention, schema
-from os_trace_plugins.store.exporter import SQLiteSpanExporter
-from os_trace_plugins.store.reader import StoreReader
-from os_trace_plugins.store.schema import StoreError
+from os_trace_plugins.store import _retention as retention
+from os_trace_plugins.store import _schema as schema
+from os_trace_plugins.store._exporter import SQLiteSpanExporter
+from os_trace_plugins.store._reader import StoreReader
+from os_trace_plugins.store._schema import StoreError
 from tests.store_fixtures import Recorder, fill_store, openstack_trace
 
 
@@ -102,7 +103,7 @@ class ExporterTest(unittest.TestCase):
         open(blocker, "w").close()
         exp = SQLiteSpanExporter(os.path.join(blocker, "spans.db"))  # dir is a file
         openstack_trace(self.rec)
-        with self.assertLogs("os_trace_plugins.store.exporter", "WARNING") as logs:
+        with self.assertLogs("os_trace_plugins.store._exporter", "WARNING") as logs:
             self.assertEqual(exp.export(self.rec.take()), SpanExportResult.FAILURE)
         self.assertIn("not written", logs.output[0])
         exp.shutdown()
@@ -119,7 +120,7 @@ class ExporterTest(unittest.TestCase):
             before = f.read()
         openstack_trace(self.rec)
         exp = SQLiteSpanExporter(self.path)
-        with self.assertLogs("os_trace_plugins.store.exporter", "WARNING") as logs:
+        with self.assertLogs("os_trace_plugins.store._exporter", "WARNING") as logs:
             self.assertEqual(exp.export(self.rec.take()), SpanExportResult.FAILURE)
         self.assertIn("newer than this os_trace_plugins", logs.output[0])
         with self.assertRaisesRegex(StoreError, "newer"):

@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
 
-from os_trace_plugins.cmd import main as cmd_main
-from os_trace_plugins.wsgi import attributes, signing, trust
+from os_trace_plugins.cmd import _main as cmd_main
+from os_trace_plugins.wsgi import _attributes as attributes
+from os_trace_plugins.wsgi import _signing as signing
+from os_trace_plugins.wsgi import _trust as trust
 from tests import base
 
 KEYS = ("k1", "k2")

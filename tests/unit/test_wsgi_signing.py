@@ -10,7 +10,7 @@ import uuid
 from osprofiler import _utils as osp_utils
 from osprofiler import web as osp_web
 
-from os_trace_plugins.wsgi import signing
+from os_trace_plugins.wsgi import _signing as signing
 from tests import base
 from tests.secret_values import HMAC_KEY, MARK
 
@@ -27,7 +27,7 @@ class KeyParsingTest(base.TestCase):
 
     def test_public_default_key_is_dropped_and_logged_once(self) -> None:
         signing._warned_public.clear()
-        with self.assertLogs("os_trace_plugins.wsgi.signing", logging.WARNING) as logs:
+        with self.assertLogs("os_trace_plugins.wsgi._signing", logging.WARNING) as logs:
             self.assertEqual(signing.parse_keys("SECRET_KEY,real"), ("real",))
             self.assertEqual(signing.parse_keys("SECRET_KEY"), ())
         self.assertEqual(len(logs.records), 1)
@@ -37,7 +37,7 @@ class KeyParsingTest(base.TestCase):
         """OSProfiler's default hmac_keys (SECRET_KEY alone) is in every service
         that registers OSProfiler's options: one INFO line, no WARNING."""
         signing._warned_public.clear()
-        with self.assertLogs("os_trace_plugins.wsgi.signing", logging.INFO) as logs:
+        with self.assertLogs("os_trace_plugins.wsgi._signing", logging.INFO) as logs:
             self.assertEqual(signing.parse_keys("SECRET_KEY"), ())
             self.assertEqual(signing.parse_keys("SECRET_KEY"), ())
         self.assertEqual([r.levelno for r in logs.records], [logging.INFO])
@@ -92,7 +92,7 @@ class TraceparentSignatureTest(base.TestCase):
 
     def test_bad_input_logs_are_rate_limited(self) -> None:
         signing.BAD_INPUT.reset()
-        with self.assertLogs("os_trace_plugins.wsgi.signing", logging.WARNING) as logs:
+        with self.assertLogs("os_trace_plugins.wsgi._signing", logging.WARNING) as logs:
             for _ in range(50):
                 signing.verify_traceparent(TP, "v1;t=1;f=;s=" + "1" * 64, ("k",), 0)
         self.assertEqual(len(logs.records), 1)
