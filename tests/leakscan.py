@@ -42,6 +42,10 @@ from tests.secret_values import MARK, SECRETS
 __all__ = ["Scanner", "SCANNER", "watch", "scan_payload", "install", "finish",
            "session_root", "SPAN_TABLE_COLUMNS"]
 
+#: the temporary directory the run started with, before TMPDIR pointed at
+#: the run's own
+SYSTEM_TMPDIR_ENV = "OS_TRACE_SYSTEM_TMPDIR"
+
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: the text columns of the store's ``spans`` table that reach an operator
 SPAN_TABLE_COLUMNS = ("name", "service", "status_message", "attributes", "events",
@@ -266,6 +270,9 @@ def install() -> None:
     from os_trace_plugins.store import _exporter as store_exporter
     from os_trace_plugins.store import _reader as store_reader
 
+    # where a directory must stay reachable by another user (the private
+    # RabbitMQ node runs as ``rabbitmq``; this run's root is 0700)
+    os.environ.setdefault(SYSTEM_TMPDIR_ENV, tempfile.gettempdir())
     root = tempfile.mkdtemp(prefix="os-trace-run-")
     os.environ["TMPDIR"] = root
     tempfile.tempdir = root

@@ -26,9 +26,9 @@ from os_trace_plugins.export._sampler import ProfilerSampler
 from tests.base import TestCase, write_config
 from tests.strategy_server import StrategyServer, per_operation, probabilistic
 
-ENTRY_POINTS = {"jaeger_remote": "os_trace_plugins.export._sampler:jaeger_remote_from_env",
+ENTRY_POINTS = {"jaeger_remote": "os_trace_plugins.export:jaeger_remote_from_env",
                 "parentbased_jaeger_remote":
-                    "os_trace_plugins.export._sampler:parentbased_jaeger_remote_from_env"}
+                    "os_trace_plugins.export:parentbased_jaeger_remote_from_env"}
 
 
 class TestProfilerOptions(TestCase):

@@ -39,7 +39,10 @@ class PrivateRabbit:
         self.name = f"otpfault{uuid.uuid4().hex[:6]}@localhost"
         self.port = _free_port()
         self.dist_port = _free_port()
-        self.base = tempfile.mkdtemp(prefix="os-trace-rabbit-")
+        # not under the run's own 0700 TMPDIR (tests/leakscan.py): the node
+        # runs as the rabbitmq user, which must reach this directory
+        self.base = tempfile.mkdtemp(prefix="os-trace-rabbit-",
+                                     dir=os.environ.get("OS_TRACE_SYSTEM_TMPDIR"))
         self.url = f"rabbit://guest:guest@127.0.0.1:{self.port}/"
         self.pid_file = os.path.join(self.base, "pid")
 
