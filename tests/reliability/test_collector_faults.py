@@ -47,9 +47,11 @@ RPC_PER_ROUND = 500  # x ROUNDS = 2,000 calls per condition
 SQL_PER_ROUND = 2500  # x ROUNDS = 10,000 queries per condition
 QUEUE = 1024
 FAULTS = ("refusing", "blackhole", "503", "down-then-up")
-#: a hard gate well above the issue's 10 % (a blocking exporter costs 100x);
+#: a hard gate well above the issue's 10 %: a request that waited on the
+#: exporter would cost ~100x (1 s export timeout, p99 ~10 ms), while the
+#: run-to-run spread of the ratio on a shared 2-core machine reached x1.44;
 #: the measured ratios are reported and quoted in docs/reliability.md
-P99_GATE = 1.5
+P99_GATE = 2.0
 
 
 class Counter(SpanProcessor):
