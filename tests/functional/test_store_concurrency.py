@@ -14,37 +14,13 @@ import unittest
 
 from os_trace_plugins.store._reader import StoreReader
 from os_trace_plugins.store._schema import StoreError
+from tests.reliability.test_store_writers import WRITER
 from tests.store_fixtures import Recorder, fill_store, openstack_trace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-WRITER = textwrap.dedent("""
-    import sys, threading
-    from oslo_config import cfg
-    import os_trace_plugins
-    from opentelemetry import trace
-    store, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    conf = cfg.ConfigOpts()
-    from os_trace_plugins import opts
-    opts.register_opts(conf)
-    conf(args=[], default_config_files=[])
-    conf.set_override("enabled", True, group="profiler")
-    conf.set_override("connection_string", "sqlite:///" + store, group="profiler")
-    assert os_trace_plugins.setup(conf, service=name)
-    tracer = trace.get_tracer("writer")
-    seen = []
-    def work(t):
-        for i in range(n):
-            with tracer.start_as_current_span(f"{name}-{t}-{i}") as root:
-                seen.append(format(root.get_span_context().trace_id, "032x"))
-                with tracer.start_as_current_span("child"):
-                    pass
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(2)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    os_trace_plugins.shutdown()
-    print("\\n".join(seen))
-""")
+#: the writer process of the 8-writer reliability test (a start line, N threads)
+WRITER_THREADS = 2
 
 
 class ConcurrentWritersTest(unittest.TestCase):
@@ -56,24 +32,28 @@ class ConcurrentWritersTest(unittest.TestCase):
     def test_three_processes_write_one_store(self) -> None:
         env = dict(os.environ, PYTHONPATH=ROOT)
         n = 400
-        procs = [subprocess.Popen([sys.executable, "-c", WRITER, self.store, f"svc{i}",
-                                   str(n)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=env, cwd=ROOT) for i in range(3)]
+        go = os.path.join(self.tmp, "go")
+        open(go, "w").close()  # no start line: each writer starts at once
+        procs = [subprocess.Popen([sys.executable, "-c", WRITER, self.store, f"svc{i}", go,
+                                   str(WRITER_THREADS), str(n)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                 for i in range(3)]
         expected: set[str] = set()
         for p in procs:
             out, err = p.communicate(timeout=120)
             self.assertEqual(p.returncode, 0, err)
             self.assertNotIn("not written", err)
-            expected.update(out.split())
-        self.assertEqual(len(expected), 3 * 2 * n)
+            expected.update(t for t in out.split() if len(t) == 32)  # the trace ids
+        self.assertEqual(len(expected), 3 * WRITER_THREADS * n)
         with StoreReader(self.store) as reader:
             rows = reader.list_traces(limit=100_000)
             self.assertEqual({r.trace_id for r in rows}, expected)
             self.assertTrue(all(r.span_count == 2 and r.complete for r in rows))
-            self.assertEqual(len(reader.list_traces(service="svc1", limit=10_000)), 2 * n)
+            self.assertEqual(len(reader.list_traces(service="svc1", limit=10_000)),
+                             WRITER_THREADS * n)
         conn = sqlite3.connect(self.store)
         self.assertEqual(conn.execute("SELECT count(*) FROM spans").fetchone()[0],
-                         3 * 2 * n * 2)
+                         3 * WRITER_THREADS * n * 2)
         conn.close()
 
 
