@@ -14,6 +14,8 @@ import sys
 import warnings
 from typing import Any
 
+from os_trace_plugins.drivers._masking import mask_text
+
 __all__ = ["register", "run", "default_demo_store"]
 
 
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     except (DemoError, StoreError) as exc:
         print(f"os-trace demo: {exc}", file=sys.stderr)
         return 1
-    where = ("separate processes over " + result.transport_url
+    where = ("separate processes over " + mask_text(result.transport_url)
              if result.mode == "processes" else
              "threads of one process over fake:// ("
              + ("--in-process" if args.in_process else "no broker found") + ")")

@@ -65,6 +65,7 @@ class DemoCliTest(unittest.TestCase):
         require_service("rabbitmq")
         out = self.check_run("--transport-url", "rabbit://guest:guest@127.0.0.1:5672/")
         self.assertIn("Services ran as separate processes over rabbit://", out)
+        self.assertNotIn("guest:guest@", out, "the broker password is not printed")
 
     def test_bad_arguments(self) -> None:
         proc = run_demo_cli(self.store, "--in-process", "--transport-url", "fake://")
