@@ -39,7 +39,7 @@ from opentelemetry import trace
 
 from os_trace_plugins._bounds import MAX_PATH_LENGTH, cut
 
-__all__ = ["request_attributes", "finish_attributes", "CONTEXT_ENVIRON_KEYS",
+__all__ = ["start_attributes", "request_attributes", "finish_attributes", "CONTEXT_ENVIRON_KEYS",
            "KNOWN_METHODS", "route_of", "openstack_ids", "normalize_route",
            "pecan_template", "ROUTE_ENVIRON_KEY"]
 
@@ -74,15 +74,21 @@ def _host_port(environ: dict[str, Any]) -> tuple[str, int | None]:
     return str(environ.get("SERVER_NAME") or ""), int(port) if port.isdigit() else None
 
 
-def request_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
-    """Attributes known when the request arrives."""
+def start_attributes(environ: dict[str, Any]) -> dict[str, Any]:
+    """The semantic conventions' sampling-relevant attributes (method, path),
+    given to ``start_span`` so a sampler can key on "METHOD path" before the
+    route, and so the span's final name, is known."""
     path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
     method = environ.get("REQUEST_METHOD") or ""
-    attrs: dict[str, Any] = {
-        "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
-        "url.path": cut(path, MAX_PATH_LENGTH) if path else "/",
-        "url.scheme": environ.get("wsgi.url_scheme") or "http",
-    }
+    return {"http.request.method": method if method in KNOWN_METHODS else "_OTHER",
+            "url.path": cut(path, MAX_PATH_LENGTH) if path else "/"}
+
+
+def request_attributes(span: trace.Span, environ: dict[str, Any]) -> None:
+    """Attributes known when the request arrives, beyond :func:`start_attributes`
+    (which the span started with)."""
+    method = environ.get("REQUEST_METHOD") or ""
+    attrs: dict[str, Any] = {"url.scheme": environ.get("wsgi.url_scheme") or "http"}
     if method not in KNOWN_METHODS:
         attrs["http.request.method_original"] = method[:64]
     host, port = _host_port(environ)

@@ -59,6 +59,7 @@ from os_trace_plugins.wsgi._attributes import (
     KNOWN_METHODS,
     finish_attributes,
     request_attributes,
+    start_attributes,
 )
 
 __all__ = ["TracingMiddleware", "EDGE_ENVIRON_KEY"]
@@ -177,13 +178,7 @@ class TracingMiddleware:
         name = environ.get("REQUEST_METHOD")
         if name not in KNOWN_METHODS:  # bounded span names (semconv: "HTTP")
             name = "HTTP"
-        # the semantic conventions' sampling-relevant attributes, given at the
-        # start so a per-operation strategy can key on "METHOD path" (the
-        # route, and so the span's final name, is known only later)
-        attributes: dict[str, str] = {
-            "http.request.method": name if name != "HTTP" else "_OTHER",
-            "url.path": ((environ.get("SCRIPT_NAME") or "")
-                         + (environ.get("PATH_INFO") or "")) or "/"}
+        attributes = start_attributes(environ)  # a per-operation sampler keys on them
         if "HTTP_TRACEPARENT" not in environ and "HTTP_X_TRACE_INFO" not in environ:
             span = self._tracer.start_span(name, _EMPTY, SpanKind.SERVER, attributes)
             return span, trace.set_span_in_context(span, _EMPTY)
