@@ -51,18 +51,11 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import Attributes
 
-__all__ = ["drops", "sampler_of"]
+__all__ = ["drops"]
 
 _SAMPLED = TraceFlags.SAMPLED
 _DROP: Any = None  # opentelemetry.sdk.trace.sampling.Decision.DROP, once the SDK is seen
 
-
-def sampler_of(provider: Any) -> Any:
-    """The sampler of ``provider`` (None: the global one), or None when it
-    is not an SDK provider (then ``start_span`` decides)."""
-    if provider is None:
-        provider = trace.get_tracer_provider()
-    return getattr(provider, "sampler", None)
 
 
 def _drop_decision() -> Any:

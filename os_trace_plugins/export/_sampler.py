@@ -61,7 +61,7 @@ from os_trace_plugins.export._trust import ALWAYS_KEPT, TRUST_ATTRIBUTE
 
 __all__ = ["LiveRatioSampler", "LiveRootSampler", "ProfilerSampler", "build_sampler",
            "from_env", "jaeger_remote_from_env", "parentbased_jaeger_remote_from_env",
-           "TRUST_ATTRIBUTE", "ALWAYS_KEPT", "REMOTE"]
+           "REMOTE"]
 
 LOG = logging.getLogger("os_trace_plugins")
 

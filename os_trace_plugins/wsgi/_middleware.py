@@ -52,7 +52,7 @@ from os_trace_plugins._switches import SWITCHES
 from os_trace_plugins._version import __version__
 from os_trace_plugins.export import _ids as ids
 from os_trace_plugins.export._propagation import format_traceparent
-from os_trace_plugins.export._sampler import TRUST_ATTRIBUTE
+from os_trace_plugins.export._trust import TRUST_ATTRIBUTE
 from os_trace_plugins.wsgi import _signing as signing
 from os_trace_plugins.wsgi import _trust as trust
 from os_trace_plugins.wsgi._attributes import (

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 from os_trace_plugins.export._jaeger_remote import JaegerRemoteSampler
-from os_trace_plugins.export._sampler import TRUST_ATTRIBUTE
+from os_trace_plugins.export._trust import TRUST_ATTRIBUTE
 from tests.base import TestCase
 from tests.figures import report
 from tests.strategy_server import (

@@ -110,14 +110,15 @@ class TestIdsAndSampler(unittest.TestCase):
 
         from os_trace_plugins._switches import SWITCHES
         from os_trace_plugins.export import _sampler as sampler
+        from os_trace_plugins.export._trust import TRUST_ATTRIBUTE
 
         SWITCHES.set("sampling_rate", 0.0)
         self.addCleanup(SWITCHES.reset)
         tracer = TracerProvider(sampler=sampler.build_sampler()).get_tracer("t")
         for trust, kept in (("signed", True), ("osprofiler", True),
                             ("unsigned-linked", False), ("unsigned-trusted", False)):
-            span = tracer.start_span("GET", attributes={sampler.TRUST_ATTRIBUTE: trust})
+            span = tracer.start_span("GET", attributes={TRUST_ATTRIBUTE: trust})
             self.assertIs(span.is_recording(), kept, trust)
             if kept:
-                self.assertEqual(span.attributes[sampler.TRUST_ATTRIBUTE], trust)
+                self.assertEqual(span.attributes[TRUST_ATTRIBUTE], trust)
         self.assertFalse(tracer.start_span("GET").is_recording())
